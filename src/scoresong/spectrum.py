@@ -1,0 +1,162 @@
+"""The one time-frequency analysis every feature is derived from.
+
+A block of mono samples at :data:`scoresong.audio.ANALYSIS_SR` goes through exactly one
+STFT here; the mel and log-frequency views are matrix products of its magnitude, so no
+feature ever recomputes a transform. Arrays are laid out frames-first ``(t, f)``, the
+order the FFT produces them in, and kept in float32.
+
+Frame ``j`` (an absolute index in the file) covers the samples
+``[j*hop - (n_fft-hop)/2, j*hop + (n_fft+hop)/2)``, i.e. it is centred on the hop interval
+``[j*hop, (j+1)*hop)``; samples outside the signal count as zeros. Blocks computed this way
+tile exactly, so a file streamed in blocks gives the same frames as one read whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+
+import numpy as np
+import scipy.fft
+
+__all__ = ["Spectrum", "stft_frames", "N_FFT", "HOP", "N_MELS", "FMIN", "FMAX",
+           "LOGF_MIN", "LOGF_MAX", "CENTS_PER_BIN"]
+
+#: STFT size (64 ms at 16 kHz) and hop (16 ms, 62.5 frames per second).
+N_FFT = 1024
+HOP = 256
+#: Mel view: bands and frequency range.
+N_MELS = 64
+FMIN, FMAX = 50.0, 7600.0
+#: Log-frequency view used for pitch and fluctuation: range and resolution.
+LOGF_MIN, LOGF_MAX = 60.0, 7600.0
+CENTS_PER_BIN = 20.0
+
+
+@lru_cache(maxsize=8)
+def _window(n_fft: int) -> np.ndarray:
+    return np.hanning(n_fft + 1)[:-1].astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def mel_basis(sr: int, n_fft: int, n_mels: int = N_MELS) -> np.ndarray:
+    """Slaney-normalised mel filterbank, shape ``(1 + n_fft//2, n_mels)``, float32."""
+    import librosa
+
+    return np.ascontiguousarray(
+        librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=FMIN, fmax=FMAX,
+                            dtype=np.float32).T)
+
+
+@lru_cache(maxsize=8)
+def logfreq_basis(sr: int, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+    """Linear-interpolation matrix from STFT bins to a log-frequency grid.
+
+    Returns
+    -------
+    basis : np.ndarray [shape=(1 + n_fft//2, k), dtype=float32]
+    freqs : np.ndarray [shape=(k,)]
+        Centre frequencies, :data:`CENTS_PER_BIN` cents apart from :data:`LOGF_MIN`.
+    """
+    n_bins = int(np.floor(1200 * np.log2(LOGF_MAX / LOGF_MIN) / CENTS_PER_BIN)) + 1
+    freqs = LOGF_MIN * 2.0 ** (np.arange(n_bins) * CENTS_PER_BIN / 1200)
+    pos = freqs / (sr / n_fft)  # fractional STFT bin
+    lo = np.floor(pos).astype(int)
+    frac = pos - lo
+    basis = np.zeros((1 + n_fft // 2, n_bins), np.float32)
+    cols = np.arange(n_bins)
+    basis[lo, cols] = 1 - frac
+    basis[np.minimum(lo + 1, n_fft // 2), cols] += frac
+    return basis, freqs
+
+
+def stft_frames(y: np.ndarray, *, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
+    """Power spectrogram of ``y`` on the frame grid described in the module docstring.
+
+    ``y`` must already hold the ``(n_fft - hop) // 2`` samples of left context and
+    ``(n_fft + hop) // 2`` of right context for its first and last frames (callers pad);
+    it yields ``(len(y) - n_fft) // hop + 1`` frames.
+
+    Parameters
+    ----------
+    y : np.ndarray [shape=(n,), dtype=float32]
+    n_fft, hop : int
+
+    Returns
+    -------
+    np.ndarray [shape=(t, 1 + n_fft//2), dtype=float32]
+        ``|X|**2``.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop]
+    spec = scipy.fft.rfft(frames * _window(n_fft), axis=-1, workers=1)
+    power = spec.real ** 2
+    power += spec.imag ** 2
+    return power.astype(np.float32, copy=False)
+
+
+@dataclass
+class Spectrum:
+    """One block's STFT and the views derived from it (computed on first use).
+
+    Parameters
+    ----------
+    power : np.ndarray [shape=(t, f), dtype=float32]
+        Power spectrogram from :func:`stft_frames`.
+    sr : int
+        Sample rate of the analysed signal.
+    n_fft, hop : int
+        Transform size and hop.
+    """
+
+    power: np.ndarray
+    sr: int
+    n_fft: int = N_FFT
+    hop: int = HOP
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_padded(cls, y: np.ndarray, sr: int, *, n_fft: int = N_FFT, hop: int = HOP) -> "Spectrum":
+        """Analyse a block that already carries its context samples (see :func:`stft_frames`)."""
+        return cls(stft_frames(y, n_fft=n_fft, hop=hop), sr, n_fft, hop)
+
+    @property
+    def n_frames(self) -> int:
+        return self.power.shape[0]
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sr / self.hop
+
+    @cached_property
+    def freqs(self) -> np.ndarray:
+        return np.fft.rfftfreq(self.n_fft, 1.0 / self.sr).astype(np.float32)
+
+    @cached_property
+    def magnitude(self) -> np.ndarray:
+        return np.sqrt(self.power)
+
+    @cached_property
+    def mel(self) -> np.ndarray:
+        """Mel power, shape ``(t, N_MELS)``."""
+        return self.power @ mel_basis(self.sr, self.n_fft)
+
+    @cached_property
+    def log_mel(self) -> np.ndarray:
+        """Mel power in dB (floor at -100 dB), shape ``(t, N_MELS)``."""
+        return 10.0 * np.log10(np.maximum(self.mel, 1e-10, dtype=np.float32))
+
+    @cached_property
+    def logfreq(self) -> np.ndarray:
+        """Magnitude on the log-frequency grid, shape ``(t, k)``."""
+        basis, _ = logfreq_basis(self.sr, self.n_fft)
+        return self.magnitude @ basis
+
+    @property
+    def logfreq_freqs(self) -> np.ndarray:
+        return logfreq_basis(self.sr, self.n_fft)[1]
+
+    @cached_property
+    def frame_power(self) -> np.ndarray:
+        """Mean power per frame (up to a constant, the signal power), shape ``(t,)``."""
+        return self.power.mean(axis=1)
