@@ -1,0 +1,103 @@
+"""Vectorised sliding-window statistics shared by the feature families (no frame loops)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def moving_average(x: np.ndarray, width: int, *, axis: int = 0) -> np.ndarray:
+    """Centred moving average over ``width`` samples along ``axis``; edges average fewer.
+
+    Computed from cumulative sums, so the cost does not depend on ``width``.
+    """
+    x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, 0)
+    n = x.shape[0]
+    half = width // 2
+    c = np.concatenate([np.zeros((1,) + x.shape[1:]), np.cumsum(x, axis=0)])
+    idx = np.arange(n)
+    lo = np.clip(idx - half, 0, n)
+    hi = np.clip(idx - half + width, 0, n)
+    shape = (n,) + (1,) * (x.ndim - 1)
+    out = (c[hi] - c[lo]) / (hi - lo).reshape(shape)
+    return np.moveaxis(out, 0, axis).astype(np.float32)
+
+
+def moving_variance(x: np.ndarray, width: int, *, axis: int = 0) -> np.ndarray:
+    """Centred moving variance over ``width`` samples along ``axis`` (population variance)."""
+    m = moving_average(x, width, axis=axis)
+    m2 = moving_average(np.asarray(x, dtype=np.float64) ** 2, width, axis=axis)
+    return np.maximum(m2 - m.astype(np.float64) ** 2, 0).astype(np.float32)
+
+
+def centred_windows(x: np.ndarray, width: int, *, fill: float = np.nan) -> np.ndarray:
+    """View of shape ``(len(x), width)``: row ``t`` holds ``x`` around ``t`` (padded with ``fill``)."""
+    left = width // 2
+    xp = np.concatenate([np.full(left, fill, x.dtype), x, np.full(width - left - 1, fill, x.dtype)])
+    return np.lib.stride_tricks.sliding_window_view(xp, width)
+
+
+def run_lengths(mask: np.ndarray) -> np.ndarray:
+    """For each ``True`` element, the length of the run of ``True`` it belongs to (0 elsewhere)."""
+    mask = np.asarray(mask, dtype=bool)
+    if mask.size == 0:
+        return np.zeros(0, np.int64)
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    starts = np.flatnonzero(d == 1)
+    ends = np.flatnonzero(d == -1)
+    lengths = ends - starts
+    # Paint each run with its length: +len at start, -len at end, cumulative sum.
+    marks = np.zeros(mask.size + 1, np.int64)
+    np.add.at(marks, starts, lengths)
+    np.add.at(marks, ends, -lengths)
+    out = np.cumsum(marks[:-1])
+    return out * mask
+
+
+def band_power_ratio(windows: np.ndarray, rate: float, band: tuple[float, float],
+                     total: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Share of power in ``band`` among ``total`` (Hz) for each row of ``windows``.
+
+    Rows are detrended (mean and linear slope removed) before a real FFT.
+
+    Returns
+    -------
+    ratio : np.ndarray [shape=(n,)]
+        Power in ``band`` / power in ``total`` (0 where ``total`` holds no power).
+    amplitude : np.ndarray [shape=(n,)]
+        Peak amplitude of the band-limited component, in the units of ``windows``.
+    """
+    w = np.asarray(windows, dtype=np.float64)
+    width = w.shape[-1]
+    t = np.arange(width) - (width - 1) / 2
+    t /= np.sqrt((t ** 2).sum())
+    w = w - w.mean(axis=-1, keepdims=True)
+    w = w - (w @ t)[..., None] * t
+    p = np.abs(np.fft.rfft(w, axis=-1)) ** 2
+    f = np.fft.rfftfreq(width, 1.0 / rate)
+    in_band = (f >= band[0]) & (f <= band[1])
+    in_total = (f >= total[0]) & (f <= total[1])
+    pb = p[..., in_band].sum(axis=-1)
+    pt = p[..., in_total].sum(axis=-1)
+    ratio = np.divide(pb, pt, out=np.zeros_like(pb), where=pt > 0)
+    amplitude = 2.0 * np.sqrt(pb) / width
+    return ratio.astype(np.float32), amplitude.astype(np.float32)
+
+
+def seg_nanmean(values: np.ndarray, idx: np.ndarray, *, fill: float = 0.0) -> np.ndarray:
+    """Mean of ``values[idx]`` per row of ``idx`` ignoring NaN; ``fill`` where a row is all NaN."""
+    v = values[idx]
+    ok = np.isfinite(v)
+    n = ok.sum(axis=1)
+    s = np.where(ok, v, 0).sum(axis=1)
+    return np.where(n > 0, s / np.maximum(n, 1), fill).astype(np.float32)
+
+
+def seg_nanstd(values: np.ndarray, idx: np.ndarray, *, fill: float = 0.0) -> np.ndarray:
+    """Standard deviation of ``values[idx]`` per row ignoring NaN; ``fill`` where < 2 values."""
+    v = values[idx]
+    ok = np.isfinite(v)
+    n = ok.sum(axis=1)
+    m = np.where(ok, v, 0).sum(axis=1) / np.maximum(n, 1)
+    d = np.where(ok, v - m[:, None], 0)
+    var = (d ** 2).sum(axis=1) / np.maximum(n, 1)
+    return np.where(n > 1, np.sqrt(var), fill).astype(np.float32)

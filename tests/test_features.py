@@ -1,0 +1,155 @@
+"""Each feature on synthetic signals whose answer is known by construction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scoresong import extract_features
+from scoresong.features import SEGMENT_FRAMES, frame_features, vocal
+from scoresong.features._stats import moving_average, run_lengths
+from scoresong.spectrum import HOP, N_FFT, Spectrum
+
+from .conftest import SR, clicks, noise, tone
+
+
+def spectrum(y):
+    pad_l, pad_r = (N_FFT - HOP) // 2, (N_FFT + HOP) // 2
+    return Spectrum.from_padded(np.concatenate([np.zeros(pad_l), y, np.zeros(pad_r)]).astype(np.float32), SR)
+
+
+def feats(y):
+    return extract_features(y, SR).as_dict()
+
+
+def test_vibrato_tone_scores_high_steady_tone_low():
+    vib = feats(tone(262, 6.0, vibrato_hz=6.0, vibrato_cents=60))
+    steady = feats(tone(262, 6.0))
+    # A 6 Hz, 60-cent vibrato: most contour frames are vibrato frames; a steady tone: none.
+    assert vib["vocal.vibrato_frames_frac:mean"] > 0.6
+    assert steady["vocal.vibrato_frames_frac:mean"] < 0.05
+    # Extent is measured on a 64 ms window that smooths the contour: within 25-80 cents.
+    assert 25 < vib["vocal.vibrato_extent_mean:mean"] < 80
+    assert steady["vocal.vibrato_extent_mean:mean"] < 5
+
+
+@pytest.mark.parametrize("rate", [4.5, 5.5, 7.0])
+def test_vibrato_ratio_in_band_frame_level(rate):
+    spec = spectrum(tone(300, 4.0, vibrato_hz=rate, vibrato_cents=50))
+    cents, strength = vocal.predominant_pitch(spec)
+    ratio, extent = vocal.vibrato(cents, strength > vocal.VOICING_THRESHOLD, frame_rate=spec.frame_rate)
+    assert np.nanmedian(ratio) > 0.8
+
+
+def test_predominant_pitch_of_a_tone():
+    for f0 in (110.0, 220.0, 440.0, 700.0):
+        spec = spectrum(tone(f0, 2.0))
+        cents, strength = vocal.predominant_pitch(spec)
+        est = 10 * 2 ** (np.median(cents[10:-10]) / 1200)
+        # Within a quarter tone (50 cents) of the true fundamental.
+        assert abs(1200 * np.log2(est / f0)) < 50, (f0, est)
+        assert np.median(strength) > vocal.VOICING_THRESHOLD
+
+
+def test_white_noise_flatness_near_one():
+    d = feats(noise(6.0))
+    # Power-spectrum flatness of white noise is exp(-gamma) ~= 0.56 per frame for a
+    # periodogram; the band-limited analysis leaves it within 0.45-0.75. A tone is < 0.05.
+    assert 0.45 < d["texture.flatness_mean:mean"] < 0.75
+    assert feats(tone(440, 6.0))["texture.flatness_mean:mean"] < 0.05
+    assert d["vocal.voiced_frac:mean"] < 0.05
+
+
+def test_click_track_has_a_strong_pulse():
+    d = feats(clicks(120, 10.0))
+    n = feats(noise(10.0))
+    assert d["orchestral.pulse_regularity:mean"] > 0.6
+    assert n["orchestral.pulse_regularity:mean"] < 0.3
+    # 2 clicks per second, counted within +-0.5.
+    assert abs(d["orchestral.onset_rate:mean"] - 2.0) < 0.5
+
+
+def test_spectral_centroid_of_a_sine():
+    y = (0.3 * np.sin(2 * np.pi * 1000 * np.arange(SR * 3) / SR)).astype(np.float32)
+    d = feats(y)
+    assert abs(d["texture.centroid_mean:mean"] - 1000) < 30
+
+
+def test_tone_is_harmonic_clicks_are_percussive():
+    assert feats(tone(220, 6.0))["orchestral.harmonic_share_mean:mean"] > 0.7
+    assert feats(clicks(120, 6.0))["orchestral.harmonic_share_mean:mean"] < 0.5
+
+
+def test_speechlike_glides_vs_sustained_notes():
+    # Glides: a tone sweeping up and down an octave every 0.25 s (speech-like intonation).
+    t = np.arange(SR * 6) / SR
+    f = 200 * 2 ** (0.5 * np.sin(2 * np.pi * 2 * t))
+    glide = (0.3 * np.sin(2 * np.pi * np.cumsum(f) / SR)).astype(np.float32)
+    g = feats(glide)
+    s = feats(tone(200, 6.0))
+    assert g["vocal.glide_rate_mean:mean"] > 3 * s["vocal.glide_rate_mean:mean"]
+
+
+def test_streaming_in_chunks_equals_short_blocks():
+    # 130 s: three processing chunks; the same signal in one array and from a file must agree.
+    rng = np.random.default_rng(3)
+    y = np.concatenate([tone(rng.uniform(150, 500), 5.0, vibrato_hz=rng.uniform(0, 7),
+                             vibrato_cents=rng.uniform(0, 60)) for _ in range(26)])
+    f = extract_features(y, SR)
+    assert f.segment_values.shape[0] == int(np.ceil(y.size / HOP)) // SEGMENT_FRAMES + 1
+    assert np.isfinite(f.values).all()
+    # Same values when analysed in two halves' worth of segments (chunk boundaries differ).
+    half = extract_features(y[: 64 * SR], SR)
+    n = half.segment_values.shape[0] - 1  # the last one there is end-aligned
+    np.testing.assert_allclose(f.segment_values[:n], half.segment_values[:n], rtol=1e-4, atol=1e-4)
+
+
+def test_file_and_array_give_the_same_features(write):
+    y = tone(250, 7.0, vibrato_hz=5.5, vibrato_cents=40)
+    p = write("t.wav", y, subtype="FLOAT")
+    np.testing.assert_allclose(extract_features(p).values, extract_features(y, SR).values,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_frame_values_on_request():
+    f = extract_features(tone(220, 3.0), SR, frames=True)
+    assert "vocal.pitch_strength" in f.frames
+    assert f.frames["vocal.pitch_strength"].shape[0] == int(np.ceil(3.0 * SR / HOP))
+
+
+def test_short_file_is_one_segment_and_silent_tail_ignored():
+    y = np.concatenate([tone(220, 2.0), np.zeros(SR * 12, np.float32)])
+    f = extract_features(y, SR)
+    assert f.silent_segments.sum() >= 2
+    only = extract_features(tone(220, 2.0), SR)
+    assert only.segment_values.shape[0] == 1
+
+
+def test_frame_features_are_float32_and_finite_or_nan():
+    spec = spectrum(noise(3.0) + tone(300, 3.0))
+    for k, v in frame_features(spec).items():
+        assert v.shape == (spec.n_frames,), k
+        assert v.dtype == np.float32, k
+        assert not np.isinf(v).any(), k
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=60))
+def test_run_lengths_property(mask):
+    mask = np.array(mask)
+    out = run_lengths(mask)
+    assert (out[~mask] == 0).all()
+    # Every frame of a run carries the run's length, and the lengths sum per run to len**2.
+    assert out.sum() == sum(len(r) ** 2 for r in "".join("1" if m else "0" for m in mask).split("0") if r)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 15))
+def test_moving_average_matches_naive(n, width):
+    x = np.random.default_rng(n).standard_normal(n)
+    got = moving_average(x, width)
+    half = width // 2
+    ref = [x[max(0, i - half):min(n, i - half + width)].mean() for i in range(n)]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
