@@ -1,0 +1,33 @@
+"""scoresong: tell an instrumental score cue from a song with a lead vocal, offline.
+
+>>> import scoresong
+>>> scoresong.predict("cue.ogg")            # doctest: +SKIP
+Prediction(path='cue.ogg', label='score', probability=0.031, duration=212.4, model_version='...')
+"""
+
+__version__ = "0.1.0"
+
+from .audio import (AudioError, AudioFileNotFoundError, CorruptAudioError, EmptyAudioError,  # noqa: E402
+                    NonFiniteAudioError, NotAudioError, SilentAudioError, TooShortAudioError,
+                    UnreadableAudioError, UnsupportedAudioError)
+from .features import FEATURE_SCHEMA_VERSION, Features, extract_features  # noqa: E402
+from .model import (ModelError, ModelIntegrityError, ModelSchemaError, ScoreSongClassifier,  # noqa: E402
+                    UnsafeModelError, load_model)
+from .predict import Prediction, PredictionFailure, predict, predict_many, predict_proba  # noqa: E402
+
+
+def train(corpus, **kwargs):
+    """Train and evaluate a model on a labelled corpus; see :func:`scoresong.training.train`."""
+    from .training import train as _train
+
+    return _train(corpus, **kwargs)
+
+
+__all__ = [
+    "predict", "predict_proba", "predict_many", "extract_features", "load_model", "train",
+    "Prediction", "PredictionFailure", "Features", "ScoreSongClassifier", "FEATURE_SCHEMA_VERSION",
+    "AudioError", "AudioFileNotFoundError", "UnreadableAudioError", "NotAudioError",
+    "CorruptAudioError", "EmptyAudioError", "TooShortAudioError", "SilentAudioError",
+    "NonFiniteAudioError", "UnsupportedAudioError",
+    "ModelError", "ModelIntegrityError", "ModelSchemaError", "UnsafeModelError",
+]
