@@ -1,0 +1,133 @@
+"""End to end: build a tiny corpus from real Debian packages (real download, no mocks).
+
+One small score package (pushover-data, 32 MB) and one voice pack (asterisk-core-sounds-en-wav,
+18 MB). Needs ``apt-get`` and the Debian archive; skipped where there is no apt-get.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pyworld")
+pytest.importorskip("pedalboard")
+
+from corpus import build as B  # noqa: E402
+from corpus import singing  # noqa: E402
+
+pytestmark = pytest.mark.network
+PACKAGES = {"pushover-data", "asterisk-core-sounds-en-wav"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        pytest.skip("needs apt-get and dpkg-deb")
+    out = tmp_path_factory.mktemp("corpus")
+    t = time.time()
+    summary = B.build(out, jobs=1, triplets=5, packages=PACKAGES)
+    return out, summary, time.time() - t
+
+
+def rows_of(out):
+    with open(out / "manifest.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_manifest_records_provenance(tiny):
+    out, summary, _ = tiny
+    rows = rows_of(out)
+    assert list(rows[0].keys()) == B.FIELDS
+    assert summary["problems"] == []
+    for r in rows:
+        assert r["label"] in ("score", "song")
+        for col in ("source_package", "version", "licence", "author", "group"):
+            assert r[col], (col, r)
+        assert (out / r["path"]).exists()
+        assert r["group"].startswith("cell")
+    assert {"pushover-data", "asterisk-core-sounds-en-wav+pushover-data"} <= {r["source_package"] for r in rows}
+    versions = {r["version"] for r in rows if r["source_package"] == "pushover-data"}
+    assert len(versions) == 1 and versions.pop()[0].isdigit()
+
+
+def test_every_backing_under_a_voice_also_appears_alone_and_under_speech(tiny):
+    out, _, _ = tiny
+    rows = rows_of(out)
+    by_index = {}
+    for r in rows:
+        if r["path"].startswith("gen/"):
+            idx = Path(r["path"]).stem
+            by_index.setdefault(idx, {})[r["kind"]] = r
+    assert len(by_index) == 5
+    for idx, kinds in by_index.items():
+        assert {"song_constructed", "score", "score_speech"} <= set(kinds), idx
+        assert len({k["backing"] for k in kinds.values()}) == 1
+        assert len({k["group"] for k in kinds.values()}) == 1
+        song = kinds["song_constructed"]
+        assert song["voice"] == "asterisk:Allison" and -6 <= float(song["var_db"]) <= 6
+
+
+def test_constructed_clips_decode_to_20_seconds(tiny):
+    from scoresong import audio
+
+    out, _, _ = tiny
+    for r in rows_of(out):
+        if r["path"].startswith("gen/") and "stems" not in r["path"]:
+            y, sr = audio.load(out / r["path"])
+            assert abs(y.size / sr - 20.0) < 0.05
+
+
+def test_constructed_vocal_is_sung_not_spoken(tiny):
+    """The a cappella line has vibrato and long notes; the speech it came from has neither."""
+    from scoresong import audio, extract_features
+
+    out, _, _ = tiny
+    acap = [r for r in rows_of(out) if r["kind"] == "song_acappella"]
+    assert acap
+    sung = extract_features(out / acap[0]["path"]).as_dict()
+    phrases = sorted((out / "pkgs/asterisk-core-sounds-en-wav").rglob("*.wav"))[:80]
+    speech = np.concatenate([audio.load(p, min_duration=0, check_silence=False)[0] for p in phrases])[: 20 * 16000]
+    spoken = extract_features(speech, 16000).as_dict()
+    assert sung["vocal.vibrato_frames_frac:mean"] > 0.25 > spoken["vocal.vibrato_frames_frac:mean"]
+    assert sung["vocal.contour_long_frac:mean"] > spoken["vocal.contour_long_frac:mean"] + 0.2
+
+
+def test_second_run_reuses_everything(tiny):
+    out, first, _ = tiny
+    before = {p: p.stat().st_mtime_ns for p in (out / "gen").rglob("*.flac")}
+    t = time.time()
+    again = B.build(out, jobs=1, triplets=5, packages=PACKAGES)
+    assert time.time() - t < 30
+    assert again["by_kind"] == first["by_kind"]
+    after = {p: p.stat().st_mtime_ns for p in (out / "gen").rglob("*.flac")}
+    assert before == after
+
+
+def test_bad_package_is_reported_not_silent(tmp_path):
+    if shutil.which("apt-get") is None:
+        pytest.skip("needs apt-get")
+    problems = []
+    assert B.fetch("no-such-package-scoresong-test", tmp_path, problems) is None
+    assert problems and "no-such-package-scoresong-test" in problems[0]
+
+
+def test_excerpts_and_cells():
+    assert B.excerpt_starts(10.0, dense=False) == [0.0]
+    s = B.excerpt_starts(1500.0, dense=False)  # a 25-minute loop: capped at 15 excerpts
+    assert len(s) == 15 and s[-1] + B.CLIP_S <= 1500.0
+    cells = B.assign_cells({f"p{i}": float(i + 1) for i in range(10)})
+    assert set(cells.values()) == set(range(B.N_CELLS))
+
+
+def test_note_contour_has_requested_vibrato():
+    rng = np.random.default_rng(0)
+    f0 = singing.note_contour(400, 60.0, None, rng)  # 2 s note at C4
+    cents = 1200 * np.log2(f0 / 261.63)
+    tail = cents[200:]  # after the scoop and the vibrato onset
+    assert 15 < (tail.max() - tail.min()) / 2 < 100  # 20-80 cents depth plus drift
+    assert abs(np.median(tail)) < 20
