@@ -37,17 +37,25 @@ def onset_strength(spec: Spectrum) -> np.ndarray:
 def harmonic_share(spec: Spectrum) -> np.ndarray:
     """Share of harmonic energy per frame from median-filter HPSS on the mel view.
 
+    The mel power is first averaged over pairs of frames (32 ms), which quarters the cost of
+    the median filters; the time kernel spans the same 0.27 s as 17 frames would.
+
     Returns
     -------
     np.ndarray [shape=(t,)]
         ``H / (H + P)`` in [0, 1]: sustained tones push it up, drums down.
     """
     m = spec.mel
-    h = scipy.ndimage.median_filter(m, size=(HPSS_TIME, 1), mode="nearest")
-    p = scipy.ndimage.median_filter(m, size=(1, HPSS_FREQ), mode="nearest")
+    t = m.shape[0]
+    even = m[: t - t % 2].reshape(-1, 2, m.shape[1]).mean(axis=1)
+    if t % 2:
+        even = np.concatenate([even, m[-1:]], axis=0)
+    h = scipy.ndimage.median_filter(even, size=(HPSS_TIME // 2, 1), mode="nearest")
+    p = scipy.ndimage.median_filter(even, size=(1, HPSS_FREQ), mode="nearest")
     hs = h.sum(axis=1)
     ps = p.sum(axis=1)
-    return (hs / (hs + ps + 1e-10)).astype(np.float32)
+    share = (hs / (hs + ps + 1e-10)).astype(np.float32)
+    return np.repeat(share, 2)[:t]
 
 
 def frame_features(spec: Spectrum, shared: dict) -> dict[str, np.ndarray]:

@@ -192,11 +192,14 @@ def fluctogram(spec: Spectrum, *, n_bands: int = 6, max_shift: int = 4,
     t = mag.shape[0]
     if t < 2:
         return np.zeros((t, len(edges)), np.float32)
-    cur, nxt = mag[:-1], mag[1:]
+    lo = min(a for a, _ in edges)
+    hi = max(b for _, b in edges)
+    cur = mag[:-1, lo:hi]
+    nxt = mag[1:]
+    members = members[lo:hi]
     corr = np.empty((2 * max_shift + 1, t - 1, len(edges)), np.float32)
     for i, s in enumerate(range(-max_shift, max_shift + 1)):  # loop over shifts only
-        shifted = np.roll(nxt, -s, axis=1)
-        corr[i] = (cur * shifted) @ members
+        corr[i] = (cur * nxt[:, lo + s:hi + s]) @ members
     best = np.argmax(corr, axis=0)
     c0 = np.take_along_axis(corr, best[None], 0)[0]
     cl = np.take_along_axis(corr, np.maximum(best - 1, 0)[None], 0)[0]
