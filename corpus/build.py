@@ -154,7 +154,7 @@ def _load_gen(path: str, offset: float = 0.0, duration: float | None = None) -> 
     return y
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=160)  # a phrase's WORLD analysis is ~5 MB; batches use <= 80 phrases
 def _phrase(path: str) -> tuple[np.ndarray, singing.World] | None:
     """A voice phrase (trimmed) and its WORLD analysis; None if unusable."""
     import librosa
