@@ -398,7 +398,10 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, packages: set[str] 
         voices[inv[rel]["voice"]].append(rel)
     voice_dur = {v: sum(inv[r]["duration"] for r in rs) for v, rs in voices.items()}
     voices = {v: rs for v, rs in voices.items() if voice_dur[v] >= 8.0}
-    voice_cell = assign_cells({v: voice_dur[v] for v in voices})
+    # Voices go round-robin in order of duration, so every cell gets a similar number of
+    # voices (balancing by duration would give the two longest voices a cell each, alone).
+    by_dur = sorted(voices, key=lambda v: (-voice_dur[v], v))
+    voice_cell = {v: i % N_CELLS for i, v in enumerate(by_dur)}
     if packages is not None and len(set(pkg_cell.values())) < N_CELLS:
         # Tiny builds: put every voice with the backing packages that exist.
         cells = sorted(set(pkg_cell.values())) or [0]
@@ -504,12 +507,12 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, packages: set[str] 
             mk("score", "backing", "score", None, detail=f"paired_backing:{bk}@{st}"),
             mk("score_speech", "speech", "score", pm, rng.uniform(-6, 6), "dialogue", partner),
         ]
-        if i % 5 == 0:
+        if (i // len(cells)) % 5 == 0:  # every fifth round over the cells: all cells get some
             spec_rows.append(mk("song_acappella", "acappella", "song", vm, None,
                                 "real_sung_shifted" if real_sung else "speech_to_singing", voice))
-        if i % 4 == 1:
+        if (i // len(cells)) % 4 == 1:
             spec_rows.append(mk("score_choir", "vocalise", "score", vm, rng.uniform(-6, 3), "vocalise", voice))
-        if choir and i % 7 == 3:
+        if choir and (i // len(cells)) % 7 == 3:
             cm = inv[choir]
             r = mk("score_choir", "choirpad", "score", cm, rng.uniform(-6, 3), "choir_pad")
             spec_rows.append(r)

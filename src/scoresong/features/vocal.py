@@ -211,6 +211,46 @@ def fluctogram(spec: Spectrum, *, n_bands: int = 6, max_shift: int = 4,
     return shift.astype(np.float32)
 
 
+def fluctogram_vibrato(fluct: np.ndarray, *, frame_rate: float, width: int = VIBRATO_WINDOW,
+                       band: tuple[float, float] = (4.0, 8.0), min_std: float = 3.0
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Vibrato-like periodicity of each fluctogram band around each frame.
+
+    A vibrato makes a band's frame-to-frame shift oscillate at the vibrato rate even when the
+    voice is not the loudest source (its harmonics still dominate some bands), where the
+    predominant-pitch contour follows an instrument instead.
+
+    Parameters
+    ----------
+    fluct : np.ndarray [shape=(t, n_bands)]
+        Signed shifts from :func:`fluctogram` (cents per frame).
+    frame_rate : float
+    width : int
+        Window (frames) in which the periodicity is measured.
+    band : (float, float)
+        Vibrato band (Hz); FFT bins within half a bin of it count.
+    min_std : float
+        Windows whose shifts vary less than this (cents/frame) count as steady.
+
+    Returns
+    -------
+    share : np.ndarray [shape=(t,)]
+        Share of bands whose shift oscillates in the vibrato band (ratio > 0.5).
+    best : np.ndarray [shape=(t,)]
+        Largest in-band ratio over the bands that move.
+    """
+    t, nb = fluct.shape
+    if t == 0 or nb == 0:
+        z = np.zeros(t, np.float32)
+        return z, z
+    w = np.stack([centred_windows(fluct[:, b], width, fill=0.0) for b in range(nb)], axis=1)
+    half = 0.5 * frame_rate / width
+    ratio, _ = band_power_ratio(w.reshape(-1, width), frame_rate, (band[0] - half, band[1] + half),
+                                (1.0, 15.0))
+    ratio = ratio.reshape(t, nb) * (w.std(axis=2) > min_std)
+    return (ratio > 0.5).mean(axis=1).astype(np.float32), ratio.max(axis=1).astype(np.float32)
+
+
 def vocal_variance(mfcc: np.ndarray, *, width: int = 11, coefficients: slice = slice(1, 6)
                    ) -> np.ndarray:
     """Lehner et al.'s vocal variance: variance of MFCC 1-5 over ``width`` frames, summed.
@@ -249,7 +289,9 @@ def frame_features(spec: Spectrum, shared: dict) -> dict[str, np.ndarray]:
     smooth = moving_average(np.where(in_contour, cents, 0.0), 16)
     glide = np.abs(np.gradient(smooth)) * rate
     glide = np.where(in_contour & (runs >= 0.1), np.minimum(glide, 3000.0), np.nan)
-    fluct = np.abs(fluctogram(spec))
+    signed = fluctogram(spec)
+    fl_share, fl_best = fluctogram_vibrato(signed, frame_rate=rate)
+    fluct = np.abs(signed)
     # Envelope of the voice band for syllabic modulation (mel bands within 300-3400 Hz).
     mel_freqs = shared["mel_freqs"]
     band = (mel_freqs >= 300) & (mel_freqs <= 3400)
@@ -264,6 +306,8 @@ def frame_features(spec: Spectrum, shared: dict) -> dict[str, np.ndarray]:
         "glide_rate": glide.astype(np.float32),
         "fluct_mean": fluct.mean(axis=1),
         "fluct_max": fluct.max(axis=1) if fluct.shape[1] else np.zeros(spec.n_frames, np.float32),
+        "fluct_vibrato_share": fl_share,
+        "fluct_vibrato_best": fl_best,
         "vocal_variance": vocal_variance(shared["mfcc"]),
         "voiceband_env_db": env.astype(np.float32),
     }
@@ -302,6 +346,9 @@ def segment_features(frames: dict[str, np.ndarray], idx: np.ndarray, frame_rate:
         "fluct_mean": frames["fluct_mean"][idx].mean(axis=1),
         "fluct_std": frames["fluct_mean"][idx].std(axis=1),
         "fluct_max_mean": frames["fluct_max"][idx].mean(axis=1),
+        "fluct_vibrato_share_mean": frames["fluct_vibrato_share"][idx].mean(axis=1),
+        "fluct_vibrato_frames_frac": (frames["fluct_vibrato_share"][idx] >= 0.3).mean(axis=1).astype(np.float32),
+        "fluct_vibrato_best_mean": frames["fluct_vibrato_best"][idx].mean(axis=1),
         "vocal_variance_mean": frames["vocal_variance"][idx].mean(axis=1),
         "vocal_variance_std": frames["vocal_variance"][idx].std(axis=1),
         "syllabic_mod_ratio": syl,
