@@ -283,6 +283,12 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
             continue
         n_clip = int(CLIP_S * GEN_SR)
         backing = np.pad(backing, (0, max(0, n_clip - backing.size)))[:n_clip]
+        if mixing.rms(backing) < 10 ** (-50 / 20):
+            # A silent stretch of a track (colobot's music010/011 have some): a mix scaled to
+            # it would be silent too. Report and skip the whole triplet.
+            rows.append({"problem": f"backing {s['backing']}@{s['start_s']}: silent (< -50 dBFS), "
+                                    f"triplet {Path(s['rows'][0]['path']).stem} skipped"})
+            continue
         tonic, mode, tempo = _key_tempo(backing)
         eighth = 30.0 / tempo
         target = float(rng.uniform(15.0, 19.5))

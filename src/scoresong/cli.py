@@ -91,9 +91,9 @@ def _cmd_evaluate(a) -> int:
         **res, "folds": []}}
     stem = Path(a.output) if a.output else Path(a.model).with_suffix("").with_name(
         Path(a.model).stem + ".evaluation")
-    write_report(report, stem)
+    _, md = write_report(report, stem)
     print(f"accuracy {res['accuracy']:.3f}, balanced accuracy {res['balanced_accuracy']}, "
-          f"F1 {res['f1_song']:.3f}; report: {stem.with_suffix('.md')}")
+          f"F1 {res['f1_song']:.3f}; report: {md}")
     return 0
 
 

@@ -132,7 +132,9 @@ class ScoreSongClassifier(ClassifierMixin, BaseEstimator):
             _, counts = np.unique(y, return_counts=True)
             splits = list(StratifiedKFold(n_splits=max(2, min(self.cv, counts.min())), shuffle=True,
                                           random_state=self.random_state).split(X, y))
-        cal = CalibratedClassifierCV(base, method=self.calibration, cv=splits)
+        # ensemble=False: the folds only provide held-out scores to fit the calibration map;
+        # one base model is then fitted on everything (a quarter of the size of an ensemble).
+        cal = CalibratedClassifierCV(base, method=self.calibration, cv=splits, ensemble=False)
         self.model_ = cal.fit(X, y, **({} if sample_weight is None else {"sample_weight": sample_weight}))
         return self
 

@@ -77,9 +77,18 @@ def read_corpus(corpus) -> list[Item]:
 
 
 def _features_of(path: str, start: float, duration: float | None, size: int, mtime_ns: int,
-                 schema: int) -> np.ndarray:
+                 schema: str) -> np.ndarray:
     # size, mtime_ns and schema are part of the cache key only.
     return extract_features(path, offset=start, duration=duration).values
+
+
+def _schema_key() -> str:
+    """Schema version plus a fingerprint of the feature names: a cache never serves vectors
+    of another feature set, even if someone forgets to bump the version."""
+    import hashlib
+
+    names = "\n".join(feature_names()).encode()
+    return f"{FEATURE_SCHEMA_VERSION}-{hashlib.sha256(names).hexdigest()[:16]}"
 
 
 def _one(item: Item, cached):
@@ -89,7 +98,7 @@ def _one(item: Item, cached):
         return None, f"{item.path}: {exc.strerror or exc}"
     try:
         return cached(item.path, item.start_s, item.duration_s, st.st_size, st.st_mtime_ns,
-                      FEATURE_SCHEMA_VERSION), None
+                      _schema_key()), None
     except AudioError as exc:
         return None, f"{exc.path}: {type(exc).__name__}: {exc.reason}"
 
@@ -137,9 +146,11 @@ def evaluate_predictions(y: np.ndarray, p_song: np.ndarray, *, threshold: float 
 
     y = np.asarray(y)
     yt = (y == "song").astype(int)
-    yp = (p_song >= threshold).astype(int)
+    thr = np.asarray(threshold, dtype=float)
+    yp = (p_song >= thr).astype(int)
     out = {
-        "n": int(y.size), "threshold": threshold,
+        "n": int(y.size),
+        "threshold": float(thr) if thr.ndim == 0 else f"per fold: {sorted(set(np.round(thr, 4).tolist()))}",
         "accuracy": float(accuracy_score(yt, yp)),
         "balanced_accuracy": float(balanced_accuracy_score(yt, yp)) if len(set(yt)) > 1 else None,
         "f1_song": float(f1_score(yt, yp, zero_division=0)),
@@ -177,7 +188,7 @@ def evaluate_predictions(y: np.ndarray, p_song: np.ndarray, *, threshold: float 
         out["most_confidently_wrong"] = [
             {"path": str(paths[i]), "label": str(y[i]), "p_song": round(float(p_song[i]), 4),
              "kind": str(kinds[i]) if kinds is not None else ""}
-            for i in worst if (p_song[i] >= threshold) != (yt[i] == 1)]
+            for i in worst if yp[i] != yt[i]]
     return out
 
 
@@ -206,15 +217,28 @@ def nested_cv(X, y, groups, *, candidates=("hgb", "logreg"), outer: int = 5, inn
     if n_groups < 3:
         raise ValueError(f"grouped evaluation needs at least 3 groups, got {n_groups}")
     p = np.zeros(y.size)
+    thr = np.zeros(y.size)
     folds = []
     for k, (tr, te) in enumerate(GroupKFold(n_splits=min(outer, n_groups)).split(X, y, groups)):
         best, scores = _inner_choice(X[tr], y[tr], groups[tr], candidates, inner, random_state)
         clf = ScoreSongClassifier(estimator=best, random_state=random_state).fit(X[tr], y[tr], groups=groups[tr])
         p[te] = clf.predict_proba(X[te])[:, list(clf.classes_).index("song")]
+        thr[te] = balanced_threshold(y[tr])
         folds.append({"fold": k, "test_groups": sorted(set(groups[te].tolist())), "chosen": best,
-                      "inner_balanced_accuracy": scores})
+                      "inner_balanced_accuracy": scores, "threshold": float(thr[te][0])})
         log(f"  outer fold {k}: test {folds[-1]['test_groups']} chose {best} {scores}")
-    return {"p_song": p, "folds": folds}
+    return {"p_song": p, "threshold": thr, "folds": folds}
+
+
+def balanced_threshold(y) -> float:
+    """Operating threshold on calibrated P(song) that minimises *balanced* error.
+
+    Calibrated probabilities carry the training set's class prior ``pi`` (here about 20%
+    songs). Predicting song when ``p >= pi`` is the Bayes rule for balanced error (equal
+    cost per class), so the threshold comes from the training labels alone, never from
+    test results.
+    """
+    return float(np.mean(np.asarray(y) == "song"))
 
 
 def train(corpus, *, out=None, n_jobs: int = 1, cache_dir=None, candidates=("hgb", "logreg"),
@@ -261,41 +285,57 @@ def train(corpus, *, out=None, n_jobs: int = 1, cache_dir=None, candidates=("hgb
                     "by_label": {k: int((y == k).sum()) for k in LABELS}}
     if evaluate:
         cv = nested_cv(X, y, groups, candidates=candidates, random_state=random_state, log=log)
-        report["cv"] = evaluate_predictions(y, cv["p_song"], kinds=kinds, sources=sources,
-                                            paths=[f"{i.path}@{i.start_s}" for i in used])
+        report["cv"] = evaluate_predictions(y, cv["p_song"], threshold=cv["threshold"], kinds=kinds,
+                                            sources=sources, paths=[f"{i.path}@{i.start_s}" for i in used])
         report["cv"]["folds"] = cv["folds"]
-        report["cv"]["per_group"] = evaluate_predictions(y, cv["p_song"], kinds=groups)["per_kind"]
+        report["cv"]["per_group"] = evaluate_predictions(y, cv["p_song"], threshold=cv["threshold"],
+                                                         kinds=groups)["per_kind"]
+        at_half = evaluate_predictions(y, cv["p_song"], threshold=0.5, kinds=kinds)
+        report["cv_at_0.5"] = {k: at_half[k] for k in ("accuracy", "balanced_accuracy", "f1_song",
+                                                         "confusion_matrix", "per_kind")}
+        report["cv_predictions"] = [
+            {"path": i.path, "start_s": i.start_s, "label": i.label, "kind": i.kind, "group": i.group,
+             "p_song": round(float(q), 5), "threshold": round(float(t), 5)}
+            for i, q, t in zip(used, cv["p_song"], cv["threshold"])]
     best, scores = _inner_choice(X, y, groups, candidates, 5, random_state)
     log(f"final model: {best} (grouped CV balanced accuracy {scores})")
     clf = ScoreSongClassifier(estimator=best, random_state=random_state).fit(X, y, groups=groups)
     report["final_choice"] = {"estimator": best, "grouped_cv_balanced_accuracy": scores}
-    import sklearn
-
-    meta = {
-        "model_version": model_version or time.strftime("%Y%m%d"),
-        "feature_schema": FEATURE_SCHEMA_VERSION,
-        "feature_names": list(feature_names()),
-        "threshold": 0.5,
-        "labels": list(LABELS),
-        "estimator": best,
-        "versions": {"scoresong": __version__, "python": platform.python_version(),
-                     "numpy": np.__version__, "scikit-learn": sklearn.__version__,
-                     "librosa": _version("librosa"), "soundfile": _version("soundfile"),
-                     "soxr": _version("soxr"), "skops": _version("skops")},
-        "trained_on": {"corpus": Path(str(corpus)).name, "n": len(used),
-                       "by_label": report["by_label"]},
-        "metrics": {k: report["cv"][k] for k in ("accuracy", "balanced_accuracy", "f1_song", "roc_auc",
-                                                 "brier", "ece", "confusion_matrix")} if evaluate else {},
-    }
+    meta = model_meta(best, report, model_version=model_version, n_used=len(used),
+                      corpus=corpus, evaluate=evaluate)
+    meta["threshold"] = balanced_threshold(y)
     if extra_meta:
         meta.update(extra_meta)
     report["seconds"] = round(time.time() - t0, 1)
     model = Model(clf, meta)
     if out is not None:
         js = save_model(clf, out, meta)
-        write_report(report, js.parent / f"{js.stem}.report")
+        write_report(report, js.with_name(js.stem + ".report"))
         model.meta = json.loads(js.read_text())
     return model, report
+
+
+def model_meta(best: str, report: dict, *, model_version=None, n_used: int, corpus, evaluate=True) -> dict:
+    """The metadata stored beside a model: schema, versions, training set, CV metrics."""
+    import sklearn
+
+    return {
+        "model_version": model_version or time.strftime("%Y%m%d"),
+        "feature_schema": FEATURE_SCHEMA_VERSION,
+        "feature_names": list(feature_names()),
+        "threshold": 0.5,
+        "threshold_rule": "song prior of the training data (Bayes rule for balanced error)",
+        "labels": list(LABELS),
+        "estimator": best,
+        "versions": {"scoresong": __version__, "python": platform.python_version(),
+                     "numpy": np.__version__, "scikit-learn": sklearn.__version__,
+                     "librosa": _version("librosa"), "soundfile": _version("soundfile"),
+                     "soxr": _version("soxr"), "skops": _version("skops")},
+        "trained_on": {"corpus": Path(str(corpus)).name, "n": n_used,
+                       "by_label": report["by_label"]},
+        "metrics": {k: report["cv"][k] for k in ("accuracy", "balanced_accuracy", "f1_song", "roc_auc",
+                                                 "brier", "ece", "confusion_matrix")} if evaluate else {},
+    }
 
 
 def _version(mod: str) -> str:
@@ -307,11 +347,20 @@ def _version(mod: str) -> str:
         return "unknown"
 
 
-def write_report(report: dict, stem: Path) -> None:
-    """Write ``STEM.json`` and ``STEM.md``."""
+def write_report(report: dict, stem: Path) -> tuple[Path, Path]:
+    """Write ``STEM.json`` and ``STEM.md`` (``STEM`` is kept whole, dots included)."""
     stem = Path(stem)
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str))
-    stem.with_suffix(".md").write_text(report_markdown(report))
+    js, md = stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".md")
+    report = dict(report)
+    preds = report.pop("cv_predictions", None)
+    if preds:
+        with open(stem.with_name(stem.name + ".predictions.csv"), "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(preds[0]))
+            w.writeheader()
+            w.writerows(preds)
+    js.write_text(json.dumps(report, indent=2, default=str))
+    md.write_text(report_markdown(report))
+    return js, md
 
 
 def _pct(v) -> str:
@@ -325,7 +374,9 @@ def report_markdown(report: dict) -> str:
     if cv:
         cm = cv["confusion_matrix"]["rows_true_cols_pred"]
         lines += ["## Nested grouped cross-validation", "",
-                  f"Threshold {cv['threshold']} on calibrated P(song).", "",
+                  f"Threshold on calibrated P(song): {cv['threshold']} (each outer fold's training "
+                  "song prior, the balanced-error rule; the shipped model uses the prior of all "
+                  "training data).", "",
                   "| metric | value |", "|---|---|",
                   f"| accuracy | {_pct(cv['accuracy'])} |",
                   f"| balanced accuracy | {_pct(cv['balanced_accuracy'])} |",
@@ -336,6 +387,12 @@ def report_markdown(report: dict) -> str:
                   "Confusion matrix (rows true, columns predicted):", "",
                   "| | score | song |", "|---|---|---|",
                   f"| **score** | {cm[0][0]} | {cm[0][1]} |", f"| **song** | {cm[1][0]} | {cm[1][1]} |", ""]
+        half = report.get("cv_at_0.5")
+        if half:
+            c5 = half["confusion_matrix"]["rows_true_cols_pred"]
+            lines += ["At threshold 0.5 instead (accuracy-optimal for the training prior): accuracy "
+                      f"{_pct(half['accuracy'])}, balanced accuracy {_pct(half['balanced_accuracy'])}, "
+                      f"F1 {half['f1_song']:.3f}; confusion {c5}.", ""]
         for title, key in (("Per kind", "per_kind"), ("Per source package (of the backing)", "per_source"),
                            ("Per group (held-out cell)", "per_group")):
             if key not in cv:

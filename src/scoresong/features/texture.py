@@ -70,20 +70,26 @@ def spectral_contrast(spec: Spectrum, *, quantile: float = 0.2) -> np.ndarray:
     each band's power (Jiang et al. 2002, as in librosa). Peaky bands (tonal sources) score
     high, noise-like bands low.
 
+    Contrast is only ever summarised over 5 s segments, so it is evaluated on every second
+    frame (32 ms apart) and held for the frame after: half the cost of the partial sorts that
+    dominate it.
+
     Returns
     -------
     np.ndarray [shape=(t, len(CONTRAST_EDGES) - 1)]
     """
     f = spec.freqs
+    t = spec.power.shape[0]
+    power = spec.power[::2]
     out = []
     for lo, hi in zip(CONTRAST_EDGES[:-1], CONTRAST_EDGES[1:]):  # six bands, not frames
-        band = spec.power[:, (f >= lo) & (f < hi)]
+        band = power[:, (f >= lo) & (f < hi)]
         k = max(1, int(round(quantile * band.shape[1])))
         part = np.partition(band, (k - 1, band.shape[1] - k), axis=1)
         valley = part[:, :k].mean(axis=1)
         peak = part[:, -k:].mean(axis=1)
         out.append(10 * np.log10((peak + 1e-10) / (valley + 1e-10)))
-    return np.stack(out, axis=1).astype(np.float32)
+    return np.repeat(np.stack(out, axis=1).astype(np.float32), 2, axis=0)[:t]
 
 
 def frame_features(spec: Spectrum, shared: dict) -> dict[str, np.ndarray]:

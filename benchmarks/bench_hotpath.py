@@ -1,0 +1,206 @@
+"""Hot-path benchmark: per stage, the floor, end to end, and a plain librosa pipeline.
+
+    python benchmarks/bench_hotpath.py FILE [--repeat 3] [--long-minutes 120]
+    python benchmarks/bench_hotpath.py --quick          # CI-sized: a generated 30 s OGG
+
+Reports seconds, real-time factor (audio seconds per second of compute) and peak memory:
+
+- stages: decode (libsndfile, native rate), resample (soxr to 16 kHz), one STFT, each feature
+  family (frame + segment statistics), the classifier;
+- floor: decode + resample + one STFT of the same file;
+- end to end: ``scoresong.predict(path)`` as a user calls it (streamed, chunked);
+- naive: the same kind of feature set written the straightforward way with librosa calls
+  (load, mfcc, spectral_centroid/bandwidth/rolloff/flatness/contrast, hpss, onset_strength,
+  beat_track, rms), each computing its own STFT;
+- peak memory (max RSS) of end-to-end runs in fresh processes, on the file and on a long file
+  made by repeating it (``--long-minutes``), to show memory is flat in length.
+
+Results are printed as Markdown and written to ``benchmarks/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+HERE = Path(__file__).resolve().parent
+
+
+def timed(fn, repeat):
+    best = np.inf
+    out = None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def naive_librosa(path):
+    """The feature set the straightforward way: every call does its own STFT."""
+    import librosa
+
+    y, sr = librosa.load(path, sr=22050, mono=True)
+    feats = [librosa.feature.mfcc(y=y, sr=sr, n_mfcc=14),
+             librosa.feature.spectral_centroid(y=y, sr=sr),
+             librosa.feature.spectral_bandwidth(y=y, sr=sr),
+             librosa.feature.spectral_rolloff(y=y, sr=sr),
+             librosa.feature.spectral_flatness(y=y),
+             librosa.feature.spectral_contrast(y=y, sr=sr),
+             librosa.feature.rms(y=y)]
+    h, p = librosa.effects.hpss(y)
+    onset = librosa.onset.onset_strength(y=y, sr=sr)
+    tempo, _ = librosa.beat.beat_track(onset_envelope=onset, sr=sr)
+    return [f.mean(axis=1) for f in feats] + [np.sum(h ** 2) / (np.sum(p ** 2) + 1e-9), tempo]
+
+
+def peak_rss_mb(code: str) -> float:
+    """Peak RSS (MB) of a fresh Python process running ``code``.
+
+    Read from VmHWM in /proc/self/status, which belongs to the new process image:
+    getrusage's ru_maxrss is not usable here, as Linux carries the forking parent's peak
+    into the child across exec.
+    """
+    r = subprocess.run([sys.executable, "-c", code + "\nprint(open('/proc/self/status').read()"
+                        ".split('VmHWM:')[1].split()[0])"], capture_output=True, text=True, check=True)
+    return int(r.stdout.strip().splitlines()[-1]) / 1024
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}, {platform.system()}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("file", nargs="?")
+    ap.add_argument("--quick", action="store_true", help="CI-sized run on a generated 30 s OGG")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--long-minutes", type=float, default=120.0,
+                    help="length of the long file for the memory check (0 to skip)")
+    ap.add_argument("--no-naive", action="store_true")
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    a = ap.parse_args(argv)
+
+    import soxr
+
+    import scoresong
+    from scoresong import audio
+    from scoresong.features import FAMILIES, _segment_features, frame_features, texture
+    from scoresong.features import _mel_freqs
+    from scoresong.predict import get_default_model
+    from scoresong.spectrum import HOP, N_FFT, Spectrum
+
+    tmp = Path(tempfile.mkdtemp(prefix="scoresong-bench-"))
+    if a.quick:
+        from tests.conftest import tone  # noqa: F401  (only for the quick synthetic file)
+
+        sr0 = 44100
+        t = np.arange(30 * sr0) / sr0
+        y = 0.2 * np.sin(2 * np.pi * 220 * t) + 0.05 * np.random.default_rng(0).standard_normal(t.size)
+        path = tmp / "quick.ogg"
+        sf.write(path, np.stack([y, y], 1), sr0, format="OGG", subtype="VORBIS")
+        a.long_minutes = min(a.long_minutes, 3.0)
+        a.repeat = 1
+    else:
+        if not a.file:
+            ap.error("FILE is required unless --quick")
+        path = Path(a.file)
+    info = sf.info(str(path))
+    dur = info.duration
+    rep = a.repeat
+    model = get_default_model()
+
+    res = {}
+    res["decode"], (raw, sr0) = timed(lambda: sf.read(str(path), dtype="float32", always_2d=True), rep)
+    mono = raw.mean(axis=1)
+    res["resample"], y16 = timed(lambda: soxr.resample(mono, sr0, audio.ANALYSIS_SR, quality="MQ"), rep)
+    pad_l, pad_r = (N_FFT - HOP) // 2, (N_FFT + HOP) // 2
+    yp = np.concatenate([np.zeros(pad_l, np.float32), y16.astype(np.float32), np.zeros(pad_r, np.float32)])
+    res["stft"], spec = timed(lambda: Spectrum.from_padded(yp, audio.ANALYSIS_SR), rep)
+    res["floor"] = res["decode"] + res["resample"] + res["stft"]
+
+    def family(name):
+        def run():
+            s = Spectrum(spec.power, spec.sr)  # fresh derived-view cache
+            shared = {"mfcc": texture.mfcc(s.log_mel), "mel_freqs": _mel_freqs(s.sr)}
+            return FAMILIES[name].frame_features(s, shared)
+        return run
+
+    for name in FAMILIES:
+        res[f"features: {name} (frame)"], _ = timed(family(name), rep)
+    fr = frame_features(spec)
+    n = spec.n_frames // 320
+    idx = (320 * np.arange(max(n, 1)))[:, None] + np.arange(min(320, spec.n_frames))[None, :]
+    res["features: segment statistics"], _ = timed(lambda: _segment_features(fr, idx, spec.frame_rate), rep)
+    feat = scoresong.extract_features(path)
+    res["predict (classifier)"], _ = timed(lambda: model.song_probability(feat.values), rep)
+    res["end to end: scoresong.predict"], pred = timed(lambda: scoresong.predict(path), rep)
+    if not a.no_naive:
+        res["naive librosa pipeline"], _ = timed(lambda: naive_librosa(str(path)), 1)
+
+    code = f"import scoresong; scoresong.predict({str(path)!r})"
+    mem = {"end to end, this file": peak_rss_mb(code),
+           "import + model load only": peak_rss_mb("import scoresong; scoresong.predict.__module__;"
+                                                   "from scoresong.predict import get_default_model; get_default_model()")}
+    long_path = None
+    if a.long_minutes > 0:
+        long_path = tmp / "long.wav"
+        reps = int(np.ceil(a.long_minutes * 60 / dur))
+        with sf.SoundFile(long_path, "w", sr0, raw.shape[1], subtype="PCM_16") as f:
+            for _ in range(reps):
+                f.write(raw)
+        long_dur = sf.info(str(long_path)).duration
+        t0 = time.perf_counter()
+        mem[f"end to end, {long_dur / 60:.0f}-minute WAV"] = peak_rss_mb(
+            f"import scoresong; scoresong.predict({str(long_path)!r})")
+        res[f"end to end, {long_dur / 60:.0f}-minute WAV (incl. process start)"] = time.perf_counter() - t0
+
+    e2e = res["end to end: scoresong.predict"]
+    lines = [f"# Hot-path benchmark", "", f"- file: `{path.name}` ({dur:.1f} s, {sr0} Hz, "
+             f"{raw.shape[1]} ch, {info.format}/{info.subtype})", f"- machine: {machine()}",
+             f"- scoresong {scoresong.__version__}, best of {rep} runs, {time.strftime('%Y-%m-%d')}", "",
+             "| stage | seconds | × real time | s per audio minute |", "|---|---:|---:|---:|"]
+    for k, v in res.items():
+        d = dur if "minute WAV" not in k else long_dur
+        lines.append(f"| {k} | {v:.3f} | {d / v:.0f} | {60 * v / d:.3f} |")
+    lines += ["", "| ratio | value |", "|---|---:|",
+              f"| end to end / floor (decode + resample + one STFT) | {e2e / res['floor']:.2f} |"]
+    if "naive librosa pipeline" in res:
+        lines.append(f"| naive librosa / end to end (speed-up) | {res['naive librosa pipeline'] / e2e:.1f} |")
+    lines += ["", "| peak memory (max RSS of a fresh process) | MB |", "|---|---:|"]
+    lines += [f"| {k} | {v:.0f} |" for k, v in mem.items()]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    a.out.mkdir(parents=True, exist_ok=True)
+    tag = "quick" if a.quick else path.stem
+    (a.out / f"hotpath-{tag}.md").write_text(text)
+    (a.out / f"hotpath-{tag}.json").write_text(json.dumps(
+        {"file": path.name, "duration_s": dur, "machine": machine(), "seconds": res, "peak_rss_mb": mem},
+        indent=1))
+    if long_path:
+        long_path.unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent))
+    raise SystemExit(main())
