@@ -170,3 +170,14 @@ def test_fluctogram_vibrato_finds_a_voice_under_a_louder_chord():
     assert with_vib["vocal.fluct_vibrato_share_mean:mean"] > 0.4
     assert with_steady["vocal.fluct_vibrato_share_mean:mean"] < 0.1
     assert alone["vocal.fluct_vibrato_share_mean:mean"] < 0.1
+
+
+def test_mel_filterbank_matches_librosa():
+    import librosa
+
+    from scoresong.spectrum import FMAX, FMIN, N_MELS, mel_basis, mel_frequencies
+
+    ref = librosa.filters.mel(sr=SR, n_fft=N_FFT, n_mels=N_MELS, fmin=FMIN, fmax=FMAX).T
+    np.testing.assert_allclose(mel_basis(SR, N_FFT), ref, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(mel_frequencies(N_MELS + 2), librosa.mel_frequencies(N_MELS + 2, fmin=FMIN, fmax=FMAX),
+                               rtol=1e-9)

@@ -38,14 +38,40 @@ def _window(n_fft: int) -> np.ndarray:
     return np.hanning(n_fft + 1)[:-1].astype(np.float32)
 
 
+def _hz_to_mel(f):
+    """Slaney's mel scale: linear below 1 kHz, logarithmic above (as librosa, htk=False)."""
+    f = np.asarray(f, dtype=np.float64)
+    lin = f / (200.0 / 3)
+    return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0), lin)
+
+
+def _mel_to_hz(m):
+    m = np.asarray(m, dtype=np.float64)
+    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), (200.0 / 3) * m)
+
+
+def mel_frequencies(n: int, fmin: float = FMIN, fmax: float = FMAX) -> np.ndarray:
+    """``n`` frequencies (Hz) evenly spaced on the Slaney mel scale (librosa's convention)."""
+    return _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n))
+
+
 @lru_cache(maxsize=8)
 def mel_basis(sr: int, n_fft: int, n_mels: int = N_MELS) -> np.ndarray:
-    """Slaney-normalised mel filterbank, shape ``(1 + n_fft//2, n_mels)``, float32."""
-    import librosa
+    """Slaney-normalised mel filterbank, shape ``(1 + n_fft//2, n_mels)``, float32.
 
-    return np.ascontiguousarray(
-        librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=FMIN, fmax=FMAX,
-                            dtype=np.float32).T)
+    The same triangles and area normalisation as ``librosa.filters.mel`` (tested to match);
+    written here so the runtime does not import librosa's filters module, which loads numba
+    (56 MB of resident memory for one matrix).
+    """
+    fft_f = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    mel_f = mel_frequencies(n_mels + 2)
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - fft_f[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
+    return np.ascontiguousarray(weights.T.astype(np.float32))
 
 
 @lru_cache(maxsize=8)

@@ -26,7 +26,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .. import audio
-from ..spectrum import FMAX, FMIN, HOP, N_FFT, N_MELS, Spectrum
+from ..spectrum import FMAX, FMIN, HOP, N_FFT, N_MELS, Spectrum, mel_frequencies
 from . import orchestral, texture, vocal
 
 __all__ = ["extract_features", "Features", "segment_stream", "feature_names",
@@ -51,9 +51,8 @@ _PAD_R = (N_FFT + HOP) // 2
 
 @lru_cache(maxsize=2)
 def _mel_freqs(sr: int) -> np.ndarray:
-    import librosa
-
-    return librosa.mel_frequencies(N_MELS + 2, fmin=FMIN, fmax=FMAX)[1:-1].astype(np.float32)
+    """Centre frequencies of the mel bands."""
+    return mel_frequencies(N_MELS + 2, FMIN, FMAX)[1:-1].astype(np.float32)
 
 
 def frame_features(spec: Spectrum) -> dict[str, np.ndarray]:

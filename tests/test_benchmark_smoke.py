@@ -1,0 +1,22 @@
+"""The benchmark script runs in its CI-sized form (no timing is asserted here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_benchmark_runs(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_hotpath.py"), "--quick",
+                        "--no-naive", "--long-minutes", "1", "--out", str(tmp_path)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads((tmp_path / "hotpath-quick.json").read_text())
+    for stage in ("decode", "resample", "stft", "floor", "end to end: scoresong.predict"):
+        assert res["seconds"][stage] > 0
+    assert all(v > 0 for v in res["peak_rss_mb"].values())
+    assert "| end to end / floor" in (tmp_path / "hotpath-quick.md").read_text()
