@@ -175,7 +175,7 @@ def main(argv=None) -> int:
         res[f"end to end, {long_dur / 60:.0f}-minute WAV (incl. process start)"] = time.perf_counter() - t0
 
     e2e = res["end to end: scoresong.predict"]
-    lines = [f"# Hot-path benchmark", "", f"- file: `{path.name}` ({dur:.1f} s, {sr0} Hz, "
+    lines = ["# Hot-path benchmark", "", f"- file: `{path.name}` ({dur:.1f} s, {sr0} Hz, "
              f"{raw.shape[1]} ch, {info.format}/{info.subtype})", f"- machine: {machine()}",
              f"- scoresong {scoresong.__version__}, best of {rep} runs, {time.strftime('%Y-%m-%d')}", "",
              "| stage | seconds | × real time | s per audio minute |", "|---|---:|---:|---:|"]

@@ -535,7 +535,7 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, packages: set[str] 
     from corpus.build import make_clips as _make_clips
 
     batches = []
-    for v, specs in specs_by_voice.items():
+    for specs in specs_by_voice.values():
         for k in range(0, len(specs), 10):
             batches.append(specs[k:k + 10])
     gen_rows: list[dict] = []

@@ -86,37 +86,36 @@ def test_tampered_content_is_refused(tmp_path):
         load_model(js)
 
 
+def describe(sk):
+    """Write valid metadata (right schema, matching hash) beside a hand-made estimator file."""
+    from scoresong.features import FEATURE_SCHEMA_VERSION
+    from scoresong.model import _sha256
+
+    js = sk.with_suffix(".json")
+    js.write_text(json.dumps(dict(META, feature_schema=FEATURE_SCHEMA_VERSION,
+                                  estimator_file=sk.name, estimator_sha256=_sha256(sk))))
+    return js
+
+
 def test_foreign_types_are_refused_before_loading(tmp_path):
     """A file whose hash matches but which holds a type outside the allow-list is not loaded."""
     import skops.io as sio
     from sklearn.tree import DecisionTreeClassifier
 
-    from scoresong.features import FEATURE_SCHEMA_VERSION
-    from scoresong.model import _sha256
-
     X, y, _ = data()
     sk = tmp_path / "evil.skops"
     sio.dump(DecisionTreeClassifier().fit(X, y), sk)
-    js = tmp_path / "evil.json"
-    js.write_text(json.dumps(dict(META, feature_schema=FEATURE_SCHEMA_VERSION,
-                                  estimator_file=sk.name, estimator_sha256=_sha256(sk))))
     with pytest.raises(UnsafeModelError, match="allow-list"):
-        load_model(js)
+        load_model(describe(sk))
 
 
 def test_pickle_file_is_refused(tmp_path):
     import pickle
 
-    from scoresong.features import FEATURE_SCHEMA_VERSION
-    from scoresong.model import _sha256
-
     sk = tmp_path / "p.skops"
     sk.write_bytes(pickle.dumps({"x": 1}))
-    js = tmp_path / "p.json"
-    js.write_text(json.dumps(dict(META, feature_schema=FEATURE_SCHEMA_VERSION,
-                                  estimator_file=sk.name, estimator_sha256=_sha256(sk))))
     with pytest.raises(ModelIntegrityError, match="not a readable skops file"):
-        load_model(js)
+        load_model(describe(sk))
 
 
 def test_other_schema_is_refused_with_how_to_retrain(tmp_path):

@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import numpy as np
 
 from .audio import AudioError
 from .features import extract_features

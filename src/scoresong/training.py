@@ -368,7 +368,7 @@ def _pct(v) -> str:
 
 
 def report_markdown(report: dict) -> str:
-    lines = [f"# Evaluation report", "", f"Corpus: `{report['corpus']}`; {report['n_used']} of "
+    lines = ["# Evaluation report", "", f"Corpus: `{report['corpus']}`; {report['n_used']} of "
              f"{report['n_items']} items used ({len(report['failed'])} failed to decode).", ""]
     cv = report.get("cv")
     if cv:

@@ -1,5 +1,5 @@
 """Cut the bundled test excerpts (CC-BY-SA-3.0 material only) from the built corpus."""
-import numpy as np, soundfile as sf, soxr
+import soundfile as sf, soxr
 from pathlib import Path
 C = Path('/work/data/corpus'); D = Path('/work/main/tests/data')
 S = 'pkgs/fretsonfire-songs-muldjord/usr/share/games/fretsonfire/data/songs/muldjord'
