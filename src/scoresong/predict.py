@@ -126,14 +126,17 @@ def predict_many(paths: Iterable, *, model=None, n_jobs: int = 1) -> Iterator[Pr
     Results come in input order. With ``n_jobs != 1`` files are spread over processes
     (joblib), each loading the model once.
     """
-    m = _model(model)
     paths = [str(p) for p in paths]
     if n_jobs == 1:
+        m = _model(model)
         for p in paths:
             yield _safe(p, m)
         return
     from joblib import Parallel, delayed
 
+    # With the shipped model, send None: each worker loads it once (get_default_model)
+    # instead of receiving a pickled copy with every batch of files.
+    m = None if model is None else _model(model)
     yield from Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_safe)(p, m) for p in paths)
 
 
