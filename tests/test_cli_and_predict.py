@@ -14,7 +14,7 @@ import scoresong
 from scoresong import cli
 from scoresong.predict import discover
 
-DATA = Path(__file__).parent / "data"
+from .conftest import DATA
 EXCERPTS = sorted(DATA.glob("*.ogg"))
 
 

@@ -23,8 +23,15 @@ def train(corpus, **kwargs):
     return _train(corpus, **kwargs)
 
 
+def evaluate(model, corpus, **kwargs):
+    """Evaluate a model on a labelled corpus; see :func:`scoresong.training.evaluate`."""
+    from .training import evaluate as _evaluate
+
+    return _evaluate(model, corpus, **kwargs)
+
+
 __all__ = [
-    "predict", "predict_proba", "predict_many", "extract_features", "load_model", "train",
+    "predict", "predict_proba", "predict_many", "extract_features", "load_model", "train", "evaluate",
     "Prediction", "PredictionFailure", "Features", "ScoreSongClassifier", "FEATURE_SCHEMA_VERSION",
     "AudioError", "AudioFileNotFoundError", "UnreadableAudioError", "NotAudioError",
     "CorruptAudioError", "EmptyAudioError", "TooShortAudioError", "SilentAudioError",

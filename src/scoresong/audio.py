@@ -303,14 +303,23 @@ def check_signal(y: np.ndarray, sr: int, *, path="<array>", min_duration: float 
     check_silence : bool
         Whether an all-silent signal is an error.
     """
-    if y.size == 0:
-        raise EmptyAudioError(path, "no samples")
-    if not np.isfinite(y).all():
+    if y.size and not np.isfinite(y).all():
         raise NonFiniteAudioError(path, "non-finite samples (NaN or inf)")
-    dur = y.size / sr
+    check_levels(y.size, float(np.max(np.abs(y))) if y.size else 0.0, sr, path=path,
+                 min_duration=min_duration, check_silence=check_silence)
+
+
+def check_levels(n_samples: int, peak: float, sr: int, *, path="<array>",
+                 min_duration: float = MIN_DURATION, check_silence: bool = True) -> None:
+    """Raise the matching :class:`AudioError` from a signal's length and peak alone.
+
+    Streaming callers track ``n_samples`` and ``peak`` block by block and check once at the
+    end; :func:`check_signal` does the same for a whole array.
+    """
+    if n_samples == 0:
+        raise EmptyAudioError(path, "no samples")
+    dur = n_samples / sr
     if dur < min_duration:
         raise TooShortAudioError(path, f"{dur:.2f} s is shorter than the {min_duration:.1f} s minimum")
-    if check_silence:
-        peak = float(np.max(np.abs(y)))
-        if peak <= 10 ** (SILENCE_DB / 20):
-            raise SilentAudioError(path, f"all samples below {SILENCE_DB:.0f} dBFS")
+    if check_silence and peak <= 10 ** (SILENCE_DB / 20):
+        raise SilentAudioError(path, f"all samples below {SILENCE_DB:.0f} dBFS")

@@ -73,27 +73,12 @@ def _cmd_train(a) -> int:
 
 
 def _cmd_evaluate(a) -> int:
-    import numpy as np
+    from .training import evaluate
 
-    from .model import load_model
-    from .training import evaluate_predictions, extract_items, read_corpus, write_report
-
-    model = load_model(a.model)
-    items = read_corpus(a.corpus)
-    X, ok, errors = extract_items(items, n_jobs=a.jobs, cache_dir=a.cache)
-    used = [items[i] for i in ok]
-    p = model.song_probability(X)
-    y = np.array([i.label for i in used])
-    res = evaluate_predictions(y, p, threshold=model.threshold, kinds=[i.kind for i in used],
-                               sources=[i.source or i.group for i in used],
-                               paths=[f"{i.path}@{i.start_s}" for i in used])
-    report = {"corpus": str(a.corpus), "n_items": len(items), "n_used": len(used), "failed": errors, "cv": {
-        **res, "folds": []}}
-    stem = Path(a.output) if a.output else Path(a.model).with_suffix("").with_name(
-        Path(a.model).stem + ".evaluation")
-    _, md = write_report(report, stem)
+    stem = Path(a.output) if a.output else Path(a.model).with_name(Path(a.model).stem + ".evaluation")
+    res = evaluate(a.model, a.corpus, n_jobs=a.jobs, cache_dir=a.cache, out=stem)["cv"]
     print(f"accuracy {res['accuracy']:.3f}, balanced accuracy {res['balanced_accuracy']}, "
-          f"F1 {res['f1_song']:.3f}; report: {md}")
+          f"F1 {res['f1_song']:.3f}; report: {stem.with_name(stem.name + '.md')}")
     return 0
 
 

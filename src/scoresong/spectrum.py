@@ -13,7 +13,7 @@ tile exactly, so a file streamed in blocks gives the same frames as one read who
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import numpy as np
@@ -139,7 +139,6 @@ class Spectrum:
     sr: int
     n_fft: int = N_FFT
     hop: int = HOP
-    _cache: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_padded(cls, y: np.ndarray, sr: int, *, n_fft: int = N_FFT, hop: int = HOP) -> "Spectrum":

@@ -27,7 +27,8 @@ from .audio import AudioError
 from .features import FEATURE_SCHEMA_VERSION, extract_features, feature_names
 from .model import Model, ScoreSongClassifier, save_model
 
-__all__ = ["Item", "read_corpus", "extract_items", "evaluate_predictions", "nested_cv", "train"]
+__all__ = ["Item", "read_corpus", "extract_items", "evaluate_predictions", "nested_cv", "train",
+           "evaluate"]
 
 LABELS = ("score", "song")
 
@@ -336,6 +337,42 @@ def model_meta(best: str, report: dict, *, model_version=None, n_used: int, corp
         "metrics": {k: report["cv"][k] for k in ("accuracy", "balanced_accuracy", "f1_song", "roc_auc",
                                                  "brier", "ece", "confusion_matrix")} if evaluate else {},
     }
+
+
+def evaluate(model, corpus, *, n_jobs: int = 1, cache_dir=None, out=None) -> dict:
+    """Evaluate a trained model on a labelled corpus at the model's threshold.
+
+    Parameters
+    ----------
+    model : Model or path
+        A loaded model or its ``.json`` file.
+    corpus : str or os.PathLike
+        CSV manifest or folder of label sub-folders (see :func:`read_corpus`).
+    n_jobs, cache_dir
+        As for :func:`train`.
+    out : path, optional
+        Report stem; writes ``OUT.md`` and ``OUT.json``.
+
+    Returns
+    -------
+    dict
+        The report (metrics under ``"cv"``, failed files under ``"failed"``).
+    """
+    from .model import load_model
+
+    m = model if isinstance(model, Model) else load_model(model)
+    items = read_corpus(corpus)
+    X, ok, errors = extract_items(items, n_jobs=n_jobs, cache_dir=cache_dir)
+    used = [items[i] for i in ok]
+    res = evaluate_predictions(np.array([i.label for i in used]), m.song_probability(X),
+                               threshold=m.threshold, kinds=[i.kind for i in used],
+                               sources=[i.source or i.group for i in used],
+                               paths=[f"{i.path}@{i.start_s}" for i in used])
+    report = {"corpus": str(corpus), "n_items": len(items), "n_used": len(used), "failed": errors,
+              "cv": {**res, "folds": []}}
+    if out is not None:
+        write_report(report, Path(out))
+    return report
 
 
 def _version(mod: str) -> str:

@@ -251,7 +251,8 @@ def extract_features(path_or_y, sr: int | None = None, *, frames: bool = False,
             y = soxr.resample(y, sr, target, quality="MQ").astype(np.float32)
         a = int(offset * target)
         y = y[a: None if duration is None else a + int(duration * target)]
-        audio.check_signal(y, target, path=name, check_silence=False)
+        # Finiteness only here; length and silence are checked once below, as for files.
+        audio.check_signal(y, target, path=name, min_duration=0.0, check_silence=False)
         blocks = (y[i:i + target * 60] for i in range(0, y.size, target * 60))
 
     peak = 0.0
@@ -266,14 +267,8 @@ def extract_features(path_or_y, sr: int | None = None, *, frames: bool = False,
             yield b
 
     parts = list(segment_stream(watched(blocks), target, keep_frames=frames))
+    audio.check_levels(n_samples, peak, target, path=name)
     dur = n_samples / target
-    if n_samples == 0:
-        raise audio.EmptyAudioError(name, "no samples")
-    if dur < audio.MIN_DURATION:
-        raise audio.TooShortAudioError(
-            name, f"{dur:.2f} s is shorter than the {audio.MIN_DURATION:.1f} s minimum")
-    if peak <= 10 ** (audio.SILENCE_DB / 20):
-        raise audio.SilentAudioError(name, f"all samples below {audio.SILENCE_DB:.0f} dBFS")
     seg_names = parts[0].names
     seg_values = np.concatenate([p.values for p in parts])
     seg_times = np.concatenate([p.times for p in parts])
