@@ -47,3 +47,38 @@ def write(tmp_path):
         return p
 
     return _w
+
+
+def make_tiny_corpus(root: Path, *, per_album: int = 3, albums: int = 3, dur: float = 6.0) -> Path:
+    """A folder corpus of generated clips: ``score/`` plain tones over noise, ``song/``
+    vibrato tones (the crudest "voice"), ``albums`` sub-folders per label. Small enough to
+    extract in a second or two; separable, so a model trained on it must score well."""
+    rng = np.random.default_rng(42)
+    for label in ("score", "song"):
+        for a in range(albums):
+            d = root / label / f"album{a}"
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(per_album):
+                if label == "song":
+                    y = tone(rng.uniform(180, 400), dur, vibrato_hz=rng.uniform(5, 7), vibrato_cents=60)
+                else:
+                    y = tone(rng.uniform(100, 300), dur)
+                y = y + noise(dur, amp=0.03 + 0.02 * a)
+                sf.write(d / f"{label}{a}{i}.wav", y, SR)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """A shared, read-only tiny folder corpus (copy it before changing it)."""
+    return make_tiny_corpus(tmp_path_factory.mktemp("tiny") / "corpus")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_corpus, tmp_path_factory):
+    """(model json path, report) of a model trained on :func:`tiny_corpus`."""
+    from scoresong.training import train
+
+    out = tmp_path_factory.mktemp("tiny_model") / "tiny"
+    _, report = train(tiny_corpus, out=out, candidates=("logreg",), log=lambda m: None)
+    return out.with_suffix(".json"), report

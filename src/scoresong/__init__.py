@@ -23,6 +23,20 @@ def train(corpus, **kwargs):
     return _train(corpus, **kwargs)
 
 
+def explain(path_or_features, **kwargs):
+    """The features that pushed the decision on a file; see :func:`scoresong.explanation.explain`."""
+    from .explanation import explain as _explain
+
+    return _explain(path_or_features, **kwargs)
+
+
+def read_corpus(corpus, **kwargs):
+    """Read a labelled corpus (CSV manifest or label folders); see :mod:`scoresong.dataset`."""
+    from .dataset import read_corpus as _read
+
+    return _read(corpus, **kwargs)
+
+
 def evaluate(model, corpus, **kwargs):
     """Evaluate a model on a labelled corpus; see :func:`scoresong.training.evaluate`."""
     from .training import evaluate as _evaluate
@@ -32,6 +46,7 @@ def evaluate(model, corpus, **kwargs):
 
 __all__ = [
     "predict", "predict_proba", "predict_many", "extract_features", "load_model", "train", "evaluate",
+    "explain", "read_corpus",
     "Prediction", "PredictionFailure", "Features", "ScoreSongClassifier", "FEATURE_SCHEMA_VERSION",
     "AudioError", "AudioFileNotFoundError", "UnreadableAudioError", "NotAudioError",
     "CorruptAudioError", "EmptyAudioError", "TooShortAudioError", "SilentAudioError",

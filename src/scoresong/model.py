@@ -24,7 +24,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, StratifiedKFold
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -48,7 +48,7 @@ ALLOWED_TYPES = frozenset({
     "sklearn._loss.link.Interval", "sklearn._loss._loss.CyHalfBinomialLoss",
     "sklearn.model_selection._split.GroupKFold", "sklearn.model_selection._split.StratifiedKFold",
     "collections.OrderedDict", "sklearn.utils._bunch.Bunch",
-    "scoresong.model.ScoreSongClassifier",
+    "scoresong.model.ScoreSongClassifier", "scoresong.model._WeightedPipeline",
 })
 
 
@@ -77,6 +77,16 @@ def _base(estimator: str, random_state):
             max_iter=300, learning_rate=0.06, max_leaf_nodes=15, min_samples_leaf=30,
             l2_regularization=1.0, class_weight="balanced", random_state=random_state))
     raise ValueError(f"estimator must be 'logreg' or 'hgb', got {estimator!r}")
+
+
+class _WeightedPipeline(Pipeline):
+    """A pipeline whose ``fit`` takes ``sample_weight`` (handed to its last step), so that
+    :class:`~sklearn.calibration.CalibratedClassifierCV` passes weights on to it."""
+
+    def fit(self, X, y=None, sample_weight=None, **params):
+        if sample_weight is not None:
+            params[f"{self.steps[-1][0]}__sample_weight"] = sample_weight
+        return super().fit(X, y, **params)
 
 
 class ScoreSongClassifier(ClassifierMixin, BaseEstimator):
@@ -120,6 +130,8 @@ class ScoreSongClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"need samples of at least 2 classes to fit; got n_samples = {len(y)} "
                              f"of one class ({self.classes_[0]!r})")
         base = _base(self.estimator, self.random_state)
+        if sample_weight is not None:
+            base = _WeightedPipeline(base.steps)
         if self.calibration is None:
             kw = {} if sample_weight is None else {
                 base.steps[-1][0] + "__sample_weight": sample_weight}

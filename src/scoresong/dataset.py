@@ -1,0 +1,187 @@
+"""Labelled corpora: a CSV manifest or a folder of label sub-folders, read into :class:`Item` s.
+
+Two layouts are understood:
+
+* a **folder** with one sub-folder per label::
+
+      corpus/score/<album>/....ogg
+      corpus/song/<album>/....flac
+      corpus/vocalise/....wav        # an extra label, mapped with label_map={"vocalise": "score"}
+
+  The first sub-folder under a label folder is the default group (an album, a composer).
+* a **CSV manifest** with at least ``path,label`` and optionally ``group``, ``weight``,
+  ``kind``, ``start_s``, ``duration_s`` and any other columns (``corpus/build.py`` writes
+  one). Relative paths are resolved against the manifest's folder.
+
+Any label other than ``score`` / ``song`` is an *extra label*: mapped through ``label_map``
+when given (the original name is kept as the item's ``kind`` so reports break it out),
+otherwise the item is left out and counted in :attr:`Corpus.ignored`.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+__all__ = ["Item", "Corpus", "read_corpus", "LABELS"]
+
+LABELS = ("score", "song")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One labelled example: a file or an excerpt of one.
+
+    Attributes
+    ----------
+    path : str
+    label : {"score", "song"}
+    group : str
+        Cross-validation group: items of one group are always in the same fold.
+    kind : str
+        Finer label for the report (the original label or folder name, or the manifest's
+        ``kind`` column).
+    source : str
+        Where the item came from (package, album), for the per-source breakdown.
+    start_s, duration_s : float
+        The excerpt to analyse (``duration_s=None``: to the end).
+    weight : float
+        Sample weight in training (manifest column ``weight``; default 1).
+    """
+
+    path: str
+    label: str
+    group: str
+    kind: str = ""
+    source: str = ""
+    start_s: float = 0.0
+    duration_s: float | None = None
+    weight: float = 1.0
+
+
+@dataclass
+class Corpus:
+    """What :func:`read_corpus` found."""
+
+    items: list[Item]
+    ignored: dict[str, int] = field(default_factory=dict)
+    layout: str = "manifest"
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __getitem__(self, k):
+        return self.items[k]
+
+
+def _rows_from_folder(root: Path) -> list[dict]:
+    from .predict import discover
+
+    rows = []
+    for label_dir in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
+        for f in discover([label_dir]):
+            rel = Path(f).relative_to(label_dir)
+            folder = rel.parts[0] if len(rel.parts) > 1 else Path(f).stem
+            rows.append({"path": f, "label": label_dir.name, "folder": f"{label_dir.name}/{folder}",
+                         "parent": str(Path(f).parent), "file": f})
+    return rows
+
+
+def _rows_from_manifest(p: Path) -> list[dict]:
+    rows = []
+    with open(p, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
+            raise ValueError(f"{p}: a manifest needs at least the columns path,label "
+                             f"(found {reader.fieldnames})")
+        for line, r in enumerate(reader, start=2):
+            fp = Path(r["path"] or "")
+            if not r["path"]:
+                raise ValueError(f"{p}:{line}: empty path")
+            if not fp.is_absolute():
+                fp = p.parent / fp
+            r = {k: (v or "").strip() for k, v in r.items() if k is not None}
+            r["path"] = str(fp)
+            r["file"] = str(fp)
+            r["_line"] = line
+            rows.append(r)
+    return rows
+
+
+def _float(r: dict, key: str, default, where: str):
+    v = r.get(key, "")
+    if v == "":
+        return default
+    try:
+        return float(v)
+    except ValueError:
+        raise ValueError(f"{where}: column {key!r} is not a number: {v!r}") from None
+
+
+def read_corpus(corpus, *, groups: str | Callable[[dict], str] | None = None,
+                label_map: Mapping[str, str] | None = None) -> Corpus:
+    """Read a labelled corpus.
+
+    Parameters
+    ----------
+    corpus : str or os.PathLike
+        A CSV manifest or a folder of label sub-folders (see the module docstring).
+    groups : str or callable, optional
+        What groups the cross-validation: a manifest column (``"group"``, ``"album"``,
+        ``"composer"``, ``"source_package"``...), for folders ``"folder"`` (the default: the
+        first sub-folder under the label), ``"parent"`` (the file's own folder) or
+        ``"file"``; or a function of the row (a dict of the columns) returning the group.
+        Default: the ``group`` column if present, else each file is its own group.
+    label_map : mapping, optional
+        Extra labels to fold into ``score`` / ``song``, e.g. ``{"vocalise": "score",
+        "rap": "song"}``. Labels are compared case-insensitively.
+
+    Returns
+    -------
+    Corpus
+        ``items`` and the count of items per ``ignored`` label.
+
+    Examples
+    --------
+    >>> c = read_corpus("my_library/", label_map={"choir": "score"})   # doctest: +SKIP
+    >>> len(c), c.ignored                                              # doctest: +SKIP
+    (1250, {'unsure': 12})
+    """
+    p = Path(corpus)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: corpus not found")
+    layout = "folder" if p.is_dir() else "manifest"
+    rows = _rows_from_folder(p) if layout == "folder" else _rows_from_manifest(p)
+    lmap = {k.lower(): v.lower() for k, v in (label_map or {}).items()}
+    if bad := set(lmap.values()) - set(LABELS):
+        raise ValueError(f"label_map must map onto {LABELS}, got {sorted(bad)}")
+    if groups is None:
+        groups = "folder" if layout == "folder" else ("group" if rows and "group" in rows[0] else "file")
+    if isinstance(groups, str) and rows and groups not in rows[0]:
+        raise ValueError(f"{p}: no column {groups!r} to group by; columns: "
+                         f"{sorted(k for k in rows[0] if not k.startswith('_'))}")
+    items, ignored = [], Counter()
+    for r in rows:
+        where = f"{p}:{r.get('_line', r['path'])}"
+        raw = r["label"].strip()
+        label = raw.lower()
+        label = lmap.get(label, label)
+        if label not in LABELS:
+            ignored[raw] += 1
+            continue
+        group = groups(r) if callable(groups) else r[groups]
+        weight = _float(r, "weight", 1.0, where)
+        if weight < 0:
+            raise ValueError(f"{where}: negative weight {weight}")
+        kind = r.get("kind") or (raw if raw.lower() != label else label)
+        source = (r.get("source_package") or "").split("+")[-1]
+        items.append(Item(r["path"], label, str(group or r["path"]), kind, source,
+                          _float(r, "start_s", 0.0, where), _float(r, "duration_s", None, where),
+                          weight))
+    return Corpus(items, dict(ignored), layout)

@@ -1,0 +1,164 @@
+"""Why a file was called a song (or not): the features that pushed the decision.
+
+Method (model-agnostic, exact for the shipped model's inputs): for each named statistic
+(its mean and 90th-percentile columns together) the file's values are swapped, one
+statistic at a time, for those of each background clip stored with the model (32 score and
+32 song clips of the training data). The statistic's *effect* is how much the model's
+log-odds of song drop on average when that happens::
+
+    effect_g = logit P(song | x)  -  mean_b logit P(song | x with statistic g taken from clip b)
+
+A positive effect pushed the file towards ``song`` compared with typical training material,
+a negative one towards ``score``. Effects of correlated statistics overlap (each is measured
+with the others left as they are), so they do not add up to the total; read them as "which
+evidence mattered", not as a budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .features import Features, extract_features
+from .model import Model, ModelError
+
+__all__ = ["Contribution", "Explanation", "explain", "explain_features"]
+
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One statistic's push on the decision.
+
+    Attributes
+    ----------
+    feature : str
+        ``family.statistic`` (e.g. ``vocal.vibrato_share``).
+    effect : float
+        Change in log-odds of song this statistic caused (positive: towards song).
+    value : float
+        The file's value (mean over its segments).
+    typical_score, typical_song : float
+        Median of the same value over the training clips of each class.
+    """
+
+    feature: str
+    effect: float
+    value: float
+    typical_score: float
+    typical_song: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A decision and the statistics that pushed it, strongest first."""
+
+    path: str
+    label: str
+    probability: float
+    threshold: float
+    contributions: tuple[Contribution, ...]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["contributions"] = [asdict(c) for c in self.contributions]
+        return d
+
+    def __str__(self) -> str:
+        lines = [f"{self.path}: {self.label} (P(song) = {self.probability:.3f}, threshold "
+                 f"{self.threshold:.3f})",
+                 f"  {'statistic':38} {'effect':>7}  {'value':>9}  {'typ. score':>10}  {'typ. song':>10}"]
+        for c in self.contributions:
+            arrow = "song " if c.effect > 0 else "score"
+            lines.append(f"  {c.feature:38} {c.effect:+7.2f}  {c.value:9.3g}  {c.typical_score:10.3g}  "
+                         f"{c.typical_song:10.3g}  -> {arrow}")
+        return "\n".join(lines)
+
+
+def _logit(p):
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
+def _reference(model: Model):
+    ref = model.meta.get("reference")
+    if not ref or "background" not in ref:
+        raise ModelError(f"model {model.version} carries no reference data to explain with; "
+                         "retrain it with this version of scoresong (`scoresong train CORPUS -o MODEL`)")
+    return np.asarray(ref["background"], dtype=np.float64), ref["median"]
+
+
+def explain_features(values: np.ndarray, model: Model, *, top: int | None = 8, path: str = "",
+                     threshold: float | None = None) -> Explanation:
+    """Explain the decision on one file vector (see the module docstring for the method).
+
+    Parameters
+    ----------
+    values : np.ndarray [shape=(d,)]
+        The file's feature vector (:attr:`Features.values`).
+    model : Model
+    top : int or None
+        Keep this many statistics, by absolute effect (``None``: all).
+    """
+    bg, med = _reference(model)
+    names = model.feature_names
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    if x.size != len(names) or bg.shape[1] != x.size:
+        raise ValueError(f"feature vector has {x.size} values, the model expects {len(names)}")
+    stats = list(dict.fromkeys(n.split(":")[0] for n in names))
+    cols = {s: [j for j, n in enumerate(names) if n.split(":")[0] == s] for s in stats}
+    p0 = float(model.song_probability(x)[0])
+    # One batch: every statistic swapped for every background clip.
+    rows = np.repeat(x[None, :], len(stats) * len(bg), axis=0).reshape(len(stats), len(bg), -1)
+    for k, s in enumerate(stats):
+        rows[k][:, cols[s]] = bg[:, cols[s]]
+    lp = _logit(model.song_probability(rows.reshape(-1, x.size))).reshape(len(stats), len(bg))
+    effect = _logit(p0) - lp.mean(axis=1)
+    order = np.argsort(-np.abs(effect), kind="stable")[: top or len(stats)]
+    first = {s: cols[s][0] for s in stats}  # the ":mean" column
+    contrib = tuple(Contribution(stats[k], round(float(effect[k]), 4), float(x[first[stats[k]]]),
+                                 float(med["score"][first[stats[k]]]), float(med["song"][first[stats[k]]]))
+                    for k in order)
+    thr = model.threshold if threshold is None else threshold
+    return Explanation(path, "song" if p0 >= thr else "score", round(p0, 4), thr, contrib)
+
+
+def explain(path_or_features, *, model=None, top: int | None = 8, threshold: float | None = None
+            ) -> Explanation:
+    """The statistics that pushed the decision on a file, strongest first.
+
+    Parameters
+    ----------
+    path_or_features : str, os.PathLike or Features
+        An audio file (analysed as by :func:`scoresong.predict`) or features already extracted.
+    model : Model, path or None
+        Default: the shipped model.
+    top : int or None
+        How many statistics to keep (``None``: all 80).
+    threshold : float, optional
+        Override the model's threshold for the label.
+
+    Returns
+    -------
+    Explanation
+        ``print()`` it for a table; ``to_dict()`` for JSON.
+
+    Examples
+    --------
+    >>> print(scoresong.explain("track.ogg", top=3))          # doctest: +SKIP
+    track.ogg: song (P(song) = 0.912, threshold 0.205)
+      statistic                               effect      value  typ. score   typ. song
+      vocal.fluct_vibrato_share                +2.10      0.31       0.02        0.24  -> song
+      ...
+    """
+    from .predict import _model
+
+    m = _model(model)
+    if isinstance(path_or_features, Features):
+        f, name = path_or_features, ""
+    else:
+        f, name = extract_features(path_or_features), str(Path(path_or_features))
+    return explain_features(f.values, m, top=top, path=name, threshold=threshold)

@@ -1,0 +1,282 @@
+"""Evaluation reports: metrics of song probabilities against labels, written as JSON,
+Markdown, a CSV of every prediction and a PNG (calibration curve, confusion matrix,
+accuracy per kind)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["evaluate_predictions", "calibration_curve", "write_report", "report_markdown",
+           "plot_report"]
+
+
+def calibration_curve(y_song: np.ndarray, p_song: np.ndarray, *, n_bins: int = 10) -> list[dict]:
+    """Reliability table: per equal-width probability bin, the mean predicted P(song) and
+    the observed share of songs (bins without items are left out)."""
+    y_song = np.asarray(y_song, dtype=float)
+    p_song = np.asarray(p_song, dtype=float)
+    bins = np.minimum((p_song * n_bins).astype(int), n_bins - 1)
+    return [{"lo": b / n_bins, "hi": (b + 1) / n_bins, "n": int((bins == b).sum()),
+             "mean_p_song": float(p_song[bins == b].mean()), "share_song": float(y_song[bins == b].mean())}
+            for b in range(n_bins) if (bins == b).any()]
+
+
+def evaluate_predictions(y: np.ndarray, p_song: np.ndarray, *, threshold: float = 0.5,
+                         kinds=None, sources=None, paths=None) -> dict:
+    """Metrics of song probabilities against labels, overall, per kind and per source.
+
+    Parameters
+    ----------
+    y : array of {"score", "song"}
+    p_song : np.ndarray
+        Calibrated P(song) per item.
+    threshold : float or np.ndarray
+        Song when ``p_song >= threshold``; an array gives each item its own (per fold).
+    kinds, sources : sequence of str, optional
+        Break accuracy down by these keys.
+    paths : sequence of str, optional
+        Names for the list of the most confidently wrong items.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``balanced_accuracy``, ``f1_song``, ``roc_auc``, ``brier``, ``ece``,
+        ``confusion_matrix``, ``calibration_curve`` and the breakdowns.
+    """
+    from sklearn.metrics import (accuracy_score, balanced_accuracy_score, brier_score_loss,
+                                 confusion_matrix, f1_score, roc_auc_score)
+
+    y = np.asarray(y)
+    p_song = np.asarray(p_song, dtype=float)
+    yt = (y == "song").astype(int)
+    thr = np.asarray(threshold, dtype=float)
+    yp = (p_song >= thr).astype(int)
+    both = len(set(yt)) > 1
+    out = {
+        "n": int(y.size),
+        "threshold": float(thr) if thr.ndim == 0 else f"per fold: {sorted(set(np.round(thr, 4).tolist()))}",
+        "accuracy": float(accuracy_score(yt, yp)) if y.size else None,
+        "balanced_accuracy": float(balanced_accuracy_score(yt, yp)) if both else None,
+        "f1_song": float(f1_score(yt, yp, zero_division=0)),
+        "roc_auc": float(roc_auc_score(yt, p_song)) if both else None,
+        "brier": float(brier_score_loss(yt, p_song, labels=[0, 1])) if y.size else None,
+        "confusion_matrix": {"labels": ["score", "song"],
+                             "rows_true_cols_pred": confusion_matrix(yt, yp, labels=[0, 1]).tolist()},
+    }
+    curve = calibration_curve(yt, p_song)
+    out["ece"] = float(sum(abs(c["share_song"] - c["mean_p_song"]) * c["n"] for c in curve) / max(y.size, 1))
+    out["calibration_curve"] = curve
+    song_recall = float(yp[yt == 1].mean()) if (yt == 1).any() else None
+
+    def breakdown(keys):
+        keys = np.asarray(keys)
+        res = {}
+        for k in sorted(set(keys.tolist())):
+            m = keys == k
+            d = {"n": int(m.sum()), "accuracy": float((yp[m] == yt[m]).mean()),
+                 "mean_p_song": float(p_song[m].mean())}
+            if len(set(yt[m])) == 1 and song_recall is not None and yt[m][0] == 0:
+                # A score-only kind against all songs: balanced accuracy of that pair.
+                d["balanced_accuracy_vs_songs"] = float(((yp[m] == 0).mean() + song_recall) / 2)
+            res[k] = d
+        return res
+
+    if kinds is not None:
+        out["per_kind"] = breakdown(kinds)
+    if sources is not None:
+        out["per_source"] = breakdown(sources)
+    if paths is not None:
+        err = np.abs(p_song - yt)
+        worst = np.argsort(-err, kind="stable")[:15]
+        out["most_confidently_wrong"] = [
+            {"path": str(paths[i]), "label": str(y[i]), "p_song": round(float(p_song[i]), 4),
+             "kind": str(kinds[i]) if kinds is not None else ""}
+            for i in worst if yp[i] != yt[i]]
+    return out
+
+
+def write_report(report: dict, stem, *, plot: bool = True) -> dict[str, Path]:
+    """Write ``STEM.json``, ``STEM.md``, ``STEM.predictions.csv`` and ``STEM.png``.
+
+    ``STEM`` is kept whole, dots included. The PNG needs matplotlib; without it the
+    Markdown says so and the rest is written.
+
+    Returns
+    -------
+    dict
+        The paths written, by kind (``json``, ``md``, ``csv``, ``png``).
+    """
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    name = stem.name
+    paths = {"json": stem.with_name(name + ".json"), "md": stem.with_name(name + ".md")}
+    report = dict(report)
+    preds = report.pop("predictions", None)
+    if preds:
+        paths["csv"] = stem.with_name(name + ".predictions.csv")
+        with open(paths["csv"], "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(preds[0]))
+            w.writeheader()
+            w.writerows(preds)
+    if plot and report.get("cv"):
+        png = stem.with_name(name + ".png")
+        try:
+            plot_report(report, png)
+            paths["png"] = png
+        except ImportError:
+            report["plot"] = "not drawn: matplotlib is not installed (pip install 'scoresong[plot]')"
+    if "png" in paths:
+        report["plot"] = paths["png"].name
+    paths["json"].write_text(json.dumps(report, indent=2, default=str))
+    paths["md"].write_text(report_markdown(report))
+    return paths
+
+
+def plot_report(report: dict, png) -> Path:
+    """Draw the calibration curve, the confusion matrix and the accuracy per kind."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cv = report["cv"]
+    fig, ax = plt.subplots(1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [1, 0.8, 1.3]})
+    curve = cv.get("calibration_curve", [])
+    ax[0].plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="perfect")
+    if curve:
+        ax[0].plot([c["mean_p_song"] for c in curve], [c["share_song"] for c in curve], "o-",
+                   label=f"model (ECE {cv['ece']:.3f})")
+        for c in curve:
+            ax[0].annotate(str(c["n"]), (c["mean_p_song"], c["share_song"]), fontsize=7,
+                           textcoords="offset points", xytext=(3, -9))
+    ax[0].set(xlabel="predicted P(song)", ylabel="observed share of songs", xlim=(0, 1), ylim=(0, 1),
+              title="Calibration (items per bin)")
+    ax[0].legend(loc="upper left", fontsize=8)
+    cm = np.asarray(cv["confusion_matrix"]["rows_true_cols_pred"])
+    ax[1].imshow(cm / np.maximum(cm.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    for i in range(2):
+        for j in range(2):
+            ax[1].text(j, i, f"{cm[i, j]:,}", ha="center", va="center",
+                       color="white" if cm[i, j] > cm[i].sum() / 2 else "black")
+    ax[1].set(xticks=[0, 1], yticks=[0, 1], xticklabels=["score", "song"], yticklabels=["score", "song"],
+              xlabel="predicted", ylabel="true",
+              title=f"Confusion at threshold {_thr_text(cv['threshold'])}")
+    kinds = cv.get("per_kind", {})
+    if kinds:
+        names = list(kinds)
+        acc = [kinds[k]["accuracy"] for k in names]
+        ax[2].barh(range(len(names)), acc, color=["C1" if k.startswith("song") else "C0" for k in names])
+        for i, k in enumerate(names):
+            ax[2].text(min(acc[i], 0.98), i, f" {acc[i]:.3f} (n={kinds[k]['n']})", va="center",
+                       ha="right" if acc[i] > 0.5 else "left", fontsize=8, color="white" if acc[i] > 0.5 else "black")
+        ax[2].set_yticks(range(len(names)), names, fontsize=8)
+        ax[2].invert_yaxis()
+    ax[2].set(xlim=(0, 1), xlabel="accuracy", title="Accuracy per kind")
+    ba = cv.get("balanced_accuracy")
+    fig.suptitle(f"{report.get('title', 'Evaluation')}: n={cv['n']:,}, balanced accuracy "
+                 f"{'–' if ba is None else f'{ba:.3f}'}, F1(song) {cv['f1_song']:.3f}", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
+    return Path(png)
+
+
+def _thr_text(t) -> str:
+    return f"{t:.3f}" if isinstance(t, float) else "per fold"
+
+
+def _pct(v) -> str:
+    return "–" if v is None else f"{100 * v:.1f}%"
+
+
+def report_markdown(report: dict) -> str:
+    """The report as Markdown (what ``STEM.md`` holds)."""
+    title = report.get("title", "Evaluation report")
+    lines = [f"# {title}", "", f"Corpus: `{report['corpus']}`; {report['n_used']} of "
+             f"{report['n_items']} items used ({len(report.get('failed', []))} failed to decode).", ""]
+    if report.get("ignored_labels"):
+        lines += ["Left out (labels other than score/song, not mapped with `label_map`): " +
+                  ", ".join(f"`{k}` × {v}" for k, v in report["ignored_labels"].items()), ""]
+    cache = report.get("features")
+    if cache:
+        lines += [f"Features: {cache.get('extracted', 0)} extracted now, {cache.get('cached', 0)} "
+                  f"served from the cache, {cache.get('failed', 0)} failed "
+                  f"({cache.get('hashed', 0)} files hashed; {cache.get('seconds', '?')} s).", ""]
+    cv = report.get("cv")
+    if cv:
+        cm = cv["confusion_matrix"]["rows_true_cols_pred"]
+        nested = bool(cv.get("folds"))
+        lines += ["## Nested grouped cross-validation" if nested else "## Metrics", ""]
+        if nested:
+            lines += [f"Threshold on calibrated P(song): {cv['threshold']} (each outer fold's training "
+                      "song prior, the balanced-error rule; the model written uses the prior of all "
+                      "training data).", ""]
+        else:
+            lines += [f"Threshold on calibrated P(song): {cv['threshold']} (the model's).", ""]
+        lines += ["| metric | value |", "|---|---|",
+                  f"| items | {cv['n']} |",
+                  f"| accuracy | {_pct(cv['accuracy'])} |",
+                  f"| balanced accuracy | {_pct(cv['balanced_accuracy'])} |",
+                  f"| F1 (song) | {cv['f1_song']:.3f} |",
+                  f"| ROC-AUC | {cv['roc_auc']:.3f} |" if cv["roc_auc"] is not None else "| ROC-AUC | – |",
+                  f"| Brier score | {cv['brier']:.3f} |" if cv["brier"] is not None else "| Brier | – |",
+                  f"| expected calibration error | {cv['ece']:.3f} |", "",
+                  "Confusion matrix (rows true, columns predicted):", "",
+                  "| | score | song |", "|---|---|---|",
+                  f"| **score** | {cm[0][0]} | {cm[0][1]} |", f"| **song** | {cm[1][0]} | {cm[1][1]} |", ""]
+        if report.get("plot", "").endswith(".png"):
+            lines += [f"![calibration, confusion, accuracy per kind]({report['plot']})", ""]
+        elif report.get("plot"):
+            lines += [f"Plot {report['plot']}.", ""]
+        lines += ["### Operating threshold", "",
+                  "A file is called a song when its calibrated P(song) reaches the model's threshold "
+                  "(stored as `threshold` in the model's `.json`). Lower it to catch more songs, "
+                  "raise it for fewer false alarms: `scoresong.predict(path, threshold=0.5)` or "
+                  "`scoresong predict --threshold 0.5 ...`, or edit the value in the `.json` (the "
+                  "integrity hash covers only the `.skops` file).", ""]
+        half = report.get("cv_at_0.5")
+        if half:
+            c5 = half["confusion_matrix"]["rows_true_cols_pred"]
+            lines += ["At threshold 0.5 instead (accuracy-optimal for the training prior): accuracy "
+                      f"{_pct(half['accuracy'])}, balanced accuracy {_pct(half['balanced_accuracy'])}, "
+                      f"F1 {half['f1_song']:.3f}; confusion {c5}.", ""]
+        if cv.get("calibration_curve"):
+            lines += ["### Calibration", "", "| P(song) bin | items | mean predicted | observed share of songs |",
+                      "|---|---:|---:|---:|"]
+            for c in cv["calibration_curve"]:
+                lines.append(f"| {c['lo']:.1f}–{c['hi']:.1f} | {c['n']} | {c['mean_p_song']:.3f} | "
+                             f"{c['share_song']:.3f} |")
+            lines.append("")
+        for title_, key in (("Per kind", "per_kind"), ("Per source", "per_source"),
+                            ("Per group (held out together)", "per_group")):
+            if key not in cv:
+                continue
+            lines += [f"### {title_}", "", "| | n | accuracy | balanced acc. vs all songs | mean P(song) |",
+                      "|---|---|---|---|---|"]
+            for k, d in cv[key].items():
+                lines.append(f"| {k} | {d['n']} | {_pct(d['accuracy'])} | "
+                             f"{_pct(d.get('balanced_accuracy_vs_songs'))} | {d['mean_p_song']:.3f} |")
+            lines.append("")
+        if nested:
+            lines += ["### Folds", ""]
+            for f in cv["folds"]:
+                lines.append(f"- fold {f['fold']}: held out {', '.join(f['test_groups'][:12])}"
+                             f"{' …' if len(f['test_groups']) > 12 else ''}; "
+                             f"inner choice {f['chosen']} ({f['inner_balanced_accuracy']})")
+            lines.append("")
+        lines += ["### Most confidently wrong", ""]
+        for w in cv.get("most_confidently_wrong", [])[:10]:
+            lines.append(f"- `{w['path']}` ({w['kind']}, true {w['label']}): P(song) = {w['p_song']}")
+        if not cv.get("most_confidently_wrong"):
+            lines.append("- none")
+        lines.append("")
+    if report.get("failed"):
+        lines += ["## Files that failed", ""] + [f"- {e}" for e in report["failed"][:50]]
+        if len(report["failed"]) > 50:
+            lines.append(f"- … and {len(report['failed']) - 50} more (all in the `.json`)")
+        lines.append("")
+    return "\n".join(lines)
