@@ -1,8 +1,12 @@
 """Command line: argument parsing only; the work is done by the public API.
 
-    scoresong predict FILE_OR_DIR... [--format table|csv|json] [--jobs N] [--output PATH]
-    scoresong train CORPUS -o MODEL [--jobs N] [--cache DIR] [--no-eval]
-    scoresong evaluate MODEL CORPUS [-o REPORT_STEM] [--jobs N] [--cache DIR]
+    scoresong predict FILE_OR_DIR... [--output results.csv|.jsonl] [--resume] [--jobs N]
+                      [--backend dask --scheduler ADDR] [--threshold P] [--explain]
+    scoresong train CORPUS -o MODEL [--groups COLUMN] [--label NAME=score|song]...
+                    [--jobs N] [--cache DIR] [--no-eval]
+    scoresong evaluate MODEL CORPUS [-o REPORT_STEM] [--groups COLUMN] [--label NAME=LABEL]...
+                       [--threshold P] [--jobs N] [--cache DIR]
+    scoresong explain FILE... [--top N] [--format text|json]
     scoresong features FILE
 
 Exit status: 0 when every file was classified, 1 when any failed, 2 on usage errors.
@@ -11,7 +15,6 @@ Exit status: 0 when every file was classified, 1 when any failed, 2 on usage err
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -20,55 +23,66 @@ from . import __version__
 
 
 def _cmd_predict(a) -> int:
-    from .predict import Prediction, discover, predict_many
+    from .batch import run_batch
+    from .predict import discover
 
     paths = discover(a.files)
     if not paths:
         print("no audio files found", file=sys.stderr)
         return 1
-    out = open(a.output, "w", newline="") if a.output else sys.stdout
-    n_bad = 0
-    fields = ["path", "label", "probability", "duration", "model_version", "error"]
-    writer = None
-    if a.format == "csv":
-        writer = csv.DictWriter(out, fieldnames=fields)
-        writer.writeheader()
-    elif a.format == "table":
-        print(f"{'label':6} {'P(song)':>7} {'seconds':>8}  path", file=out)
+    fmt = {"json": "jsonl"}.get(a.format, a.format)
+    client = None
+    backend = a.backend
+    if a.scheduler:
+        from distributed import Client
+
+        client = Client(a.scheduler)
+        backend = "dask"
+
+    def report(f):
+        print(f"error: {f.path}: {f.error}: {f.reason}", file=sys.stderr)
+
     try:
-        for r in predict_many(paths, n_jobs=a.jobs, model=a.model):
-            d = r.to_dict()
-            if not isinstance(r, Prediction):
-                n_bad += 1
-                print(f"error: {r.path}: {r.error}: {r.reason}", file=sys.stderr)
-                d = {"path": r.path, "error": f"{r.error}: {r.reason}"}
-            if a.format == "csv":
-                writer.writerow({k: d.get(k, "") for k in fields})
-            elif a.format == "json":
-                print(json.dumps(d), file=out)
-            elif isinstance(r, Prediction):
-                print(f"{r.label:6} {r.probability:7.3f} {r.duration:8.1f}  {r.path}", file=out)
-            else:
-                print(f"{'ERROR':6} {'':7} {'':8}  {r.path}", file=out)
-            out.flush()
+        s = run_batch(paths, a.output, fmt=fmt, resume=a.resume, model=a.model, n_jobs=a.jobs,
+                      backend=backend, threshold=a.threshold, explain=a.explain,
+                      progress=a.progress, on_error=report)
     finally:
-        if a.output:
-            out.close()
-    if n_bad:
-        print(f"{n_bad} of {len(paths)} file(s) could not be classified", file=sys.stderr)
-    return 1 if n_bad else 0
+        if client is not None:
+            client.close()
+    if a.output or s.skipped or s.failed or s.interrupted:
+        print(f"{s.classified} classified, {len(s.failed)} failed, {s.skipped} already in "
+              f"{a.output or 'the output'}, {s.total - s.skipped - s.done} not done "
+              f"({s.seconds:.1f} s){'; interrupted' if s.interrupted else ''}", file=sys.stderr)
+    if s.interrupted:
+        return 130
+    return 1 if s.failed else 0
+
+
+def _labels(pairs) -> dict:
+    out = {}
+    for p in pairs or []:
+        name, sep, label = p.partition("=")
+        if not sep:
+            raise ValueError(f"--label takes NAME=score or NAME=song, got {p!r}")
+        out[name] = label
+    return out
 
 
 def _cmd_train(a) -> int:
     from .training import train
 
-    model, report = train(a.corpus, out=a.output, n_jobs=a.jobs, cache_dir=a.cache,
-                          evaluate=not a.no_eval, log=lambda m: print(m, file=sys.stderr))
+    model, report = train(a.corpus, out=a.output, groups=a.groups, label_map=_labels(a.label),
+                          n_jobs=a.jobs, cache_dir=a.cache, evaluate=not a.no_eval,
+                          candidates=("hgb", "logreg") if a.estimator == "auto" else (a.estimator,),
+                          model_version=a.model_version, log=lambda m: print(m, file=sys.stderr))
     cv = report.get("cv")
+    f = report["features"]
+    print(f"features: {f['extracted']} extracted, {f['cached']} from the cache, {f['failed']} failed")
     if cv:
         print(f"grouped CV: accuracy {cv['accuracy']:.3f}, balanced accuracy "
               f"{cv['balanced_accuracy']:.3f}, F1 {cv['f1_song']:.3f}, ROC-AUC {cv['roc_auc']:.3f}")
-    print(f"model written to {Path(a.output).with_suffix('.json')}")
+    js = Path(a.output).with_suffix(".json")
+    print(f"model written to {js}; report: {js.with_name(js.stem + '.report.md')}")
     return 0
 
 
@@ -76,9 +90,22 @@ def _cmd_evaluate(a) -> int:
     from .training import evaluate
 
     stem = Path(a.output) if a.output else Path(a.model).with_name(Path(a.model).stem + ".evaluation")
-    res = evaluate(a.model, a.corpus, n_jobs=a.jobs, cache_dir=a.cache, out=stem)["cv"]
-    print(f"accuracy {res['accuracy']:.3f}, balanced accuracy {res['balanced_accuracy']}, "
-          f"F1 {res['f1_song']:.3f}; report: {stem.with_name(stem.name + '.md')}")
+    rep = evaluate(a.model, a.corpus, groups=a.groups, label_map=_labels(a.label), n_jobs=a.jobs,
+                   cache_dir=a.cache, threshold=a.threshold, out=stem)
+    res = rep["cv"]
+    ba = res["balanced_accuracy"]
+    print(f"{res['n']} items ({len(rep['failed'])} failed): accuracy {res['accuracy']:.3f}, balanced "
+          f"accuracy {'–' if ba is None else f'{ba:.3f}'}, F1 {res['f1_song']:.3f}; "
+          f"report: {stem.with_name(stem.name + '.md')}")
+    return 0
+
+
+def _cmd_explain(a) -> int:
+    from .explanation import explain
+
+    for path in a.files:
+        e = explain(path, model=a.model, top=a.top)
+        print(json.dumps(e.to_dict()) if a.format == "json" else str(e))
     return 0
 
 
@@ -96,25 +123,51 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("predict", help="classify files (directories are searched recursively)")
     p.add_argument("files", nargs="+")
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    p.add_argument("--jobs", type=int, default=1, help="parallel processes (-1: all cores)")
-    p.add_argument("--output", "-o", help="write results here instead of standard output")
+    p.add_argument("--format", choices=["table", "csv", "jsonl", "json"],
+                   help="default: table on the terminal; with --output, from its suffix "
+                        "(.jsonl/.json: JSON Lines, else CSV)")
+    p.add_argument("--output", "-o", help="stream results to this file as they complete")
+    p.add_argument("--resume", action="store_true", help="skip files already in --output, append the rest")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes (-1: all cores)")
+    p.add_argument("--backend", choices=["loky", "threading", "dask"],
+                   help="joblib backend (dask: needs --scheduler or a running client)")
+    p.add_argument("--scheduler", help="address of a Dask scheduler (implies --backend dask)")
+    p.add_argument("--threshold", type=float, help="P(song) from which a file is a song (default: the model's)")
+    p.add_argument("--explain", action="store_true", help="also say which features pushed each decision")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on standard error (default: on a terminal)")
     p.add_argument("--model", help="model .json (default: the shipped model)")
     p.set_defaults(func=_cmd_predict)
     t = sub.add_parser("train", help="train and evaluate a model on a labelled corpus")
-    t.add_argument("corpus", help="CSV manifest (path,label[,group]...) or folder of label folders")
-    t.add_argument("--output", "-o", required=True, help="model path (writes .json, .skops, .report.md)")
-    t.add_argument("--jobs", type=int, default=1)
-    t.add_argument("--cache", help="feature cache directory")
+    t.add_argument("corpus", help="CSV manifest (path,label[,group][,weight]...) or folder of label folders")
+    t.add_argument("--output", "-o", required=True, help="model path (writes .json, .skops, .report.*)")
+    t.add_argument("--groups", help="manifest column that groups items for cross-validation "
+                                    "(default: 'group'; folders: 'folder', 'parent' or 'file')")
+    t.add_argument("--label", action="append", metavar="NAME=score|song",
+                   help="fold an extra label into score or song (repeatable)")
+    t.add_argument("--jobs", "-j", type=int, default=1)
+    t.add_argument("--cache", help="feature cache directory (keyed by file content)")
+    t.add_argument("--estimator", choices=["auto", "hgb", "logreg"], default="auto",
+                   help="base classifier (auto: chosen on inner grouped folds)")
     t.add_argument("--no-eval", action="store_true", help="skip the nested cross-validation")
+    t.add_argument("--model-version", help="version string stored in the model (default: today)")
     t.set_defaults(func=_cmd_train)
     e = sub.add_parser("evaluate", help="evaluate a model on a labelled corpus")
     e.add_argument("model")
     e.add_argument("corpus")
     e.add_argument("--output", "-o", help="report path stem")
-    e.add_argument("--jobs", type=int, default=1)
+    e.add_argument("--groups")
+    e.add_argument("--label", action="append", metavar="NAME=score|song")
+    e.add_argument("--threshold", type=float)
+    e.add_argument("--jobs", "-j", type=int, default=1)
     e.add_argument("--cache")
     e.set_defaults(func=_cmd_evaluate)
+    x = sub.add_parser("explain", help="which features pushed the decision on each file")
+    x.add_argument("files", nargs="+")
+    x.add_argument("--top", type=int, default=8)
+    x.add_argument("--format", choices=["text", "json"], default="text")
+    x.add_argument("--model")
+    x.set_defaults(func=_cmd_explain)
     f = sub.add_parser("features", help="print a file's named features as JSON")
     f.add_argument("file")
     f.set_defaults(func=_cmd_features)
@@ -134,6 +187,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `scoresong predict DIR | head`: stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

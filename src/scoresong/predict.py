@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import lru_cache
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -66,12 +67,22 @@ class PredictionFailure:
         return asdict(self)
 
 
+@lru_cache(maxsize=4)
+def _load_cached(path: str, mtime_ns: int) -> Model:
+    return load_model(path)
+
+
 def _model(model) -> Model:
     if model is None:
         return get_default_model()
     if isinstance(model, Model):
         return model
-    return load_model(model)
+    js = Path(model).with_suffix(".json").resolve()
+    try:
+        mtime = js.stat().st_mtime_ns
+    except OSError:
+        return load_model(model)  # raises the clear error
+    return _load_cached(str(js), mtime)
 
 
 def predict(path, *, model=None, threshold: float | None = None) -> Prediction:
@@ -113,31 +124,80 @@ def predict_proba(path, *, model=None) -> float:
     return predict(path, model=model).probability
 
 
-def _safe(path, model) -> Prediction | PredictionFailure:
+def _safe(path, model, threshold=None, explain=False):
     try:
-        return predict(path, model=model)
+        if explain:
+            from .explanation import explain as _explain
+
+            return _explain(path, model=_model(model), threshold=threshold)
+        return predict(path, model=model, threshold=threshold)
     except AudioError as exc:
         return PredictionFailure(str(path), type(exc).__name__, exc.reason)
 
 
-def predict_many(paths: Iterable, *, model=None, n_jobs: int = 1) -> Iterator[Prediction | PredictionFailure]:
+def predict_many(paths: Iterable, *, model=None, n_jobs: int = 1, backend: str | None = None,
+                 ordered: bool = True, threshold: float | None = None, explain: bool = False
+                 ) -> Iterator[Prediction | PredictionFailure]:
     """Classify many files; a bad file yields a :class:`PredictionFailure` and the run goes on.
 
-    Results come in input order. With ``n_jobs != 1`` files are spread over processes
-    (joblib), each loading the model once.
+    Parameters
+    ----------
+    paths : iterable of path
+        Files (use :func:`discover` to expand folders).
+    model : Model, path or None
+        Default: the shipped model; each worker process loads it once.
+    n_jobs : int
+        Parallel workers (``-1``: all cores; with ``backend="dask"``, the cluster's).
+    backend : {None, "loky", "threading", "dask"}
+        joblib backend. ``"dask"`` runs on the Dask cluster of the current
+        ``distributed.Client`` (``pip install 'scoresong[dask]'``; create the client first).
+    ordered : bool
+        Yield in input order (default) or as soon as each file is done.
+    threshold : float, optional
+        Override the model's threshold.
+    explain : bool
+        Yield :class:`scoresong.explain.Explanation` s (decision and reasons) instead of
+        :class:`Prediction` s.
+
+    Yields
+    ------
+    Prediction, Explanation or PredictionFailure
+
+    Examples
+    --------
+    >>> for r in scoresong.predict_many(discover(["library/"]), n_jobs=-1):   # doctest: +SKIP
+    ...     print(r.path, getattr(r, "label", r.reason))
     """
     paths = [str(p) for p in paths]
-    if n_jobs == 1:
+    if backend == "dask":
+        _require_dask_client()
+    if n_jobs == 1 and backend is None:
         m = _model(model)
         for p in paths:
-            yield _safe(p, m)
+            yield _safe(p, m, threshold, explain)
         return
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, parallel_config
 
     # With the shipped model, send None: each worker loads it once (get_default_model)
-    # instead of receiving a pickled copy with every batch of files.
-    m = None if model is None else _model(model)
-    yield from Parallel(n_jobs=n_jobs, return_as="generator")(delayed(_safe)(p, m) for p in paths)
+    # instead of receiving a pickled copy with every batch of files. A model given as a
+    # path is sent as the path, loaded (and checked) by the workers.
+    m = model if model is None or isinstance(model, (str, os.PathLike)) else _model(model)
+    # backend=None keeps whatever joblib.parallel_config the caller has set (loky otherwise).
+    with parallel_config(n_jobs=n_jobs, **({"backend": backend} if backend else {})):
+        yield from Parallel(return_as="generator" if ordered else "generator_unordered")(
+            delayed(_safe)(p, m, threshold, explain) for p in paths)
+
+
+def _require_dask_client():
+    try:
+        from distributed import get_client
+    except ImportError:
+        raise ImportError("backend='dask' needs dask.distributed: pip install 'scoresong[dask]'") from None
+    try:
+        get_client()
+    except ValueError:
+        raise ValueError("backend='dask' runs on an existing cluster: create a "
+                         "distributed.Client(address) first") from None
 
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".caf", ".w64", ".rf64"}

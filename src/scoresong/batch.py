@@ -1,0 +1,215 @@
+"""Batch runs over a library: results streamed to CSV or JSON Lines as files complete,
+resumable, and safe to interrupt.
+
+Every result is written as one whole line and flushed, so an interrupted run (Ctrl-C, a
+killed job) leaves a valid file; a line cut short by a crash is dropped when the run is
+resumed. ``resume=True`` reads the output, skips every path already in it (classified or
+failed: a failure is a result too) and appends the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .predict import PredictionFailure, predict_many
+
+__all__ = ["run_batch", "BatchSummary", "completed_paths", "FIELDS"]
+
+#: Columns of a CSV result file (JSON Lines records carry the same keys).
+FIELDS = ["path", "label", "probability", "duration", "model_version", "error", "reason"]
+
+
+@dataclass
+class BatchSummary:
+    """What a batch run did."""
+
+    output: str | None
+    total: int = 0
+    skipped: int = 0
+    classified: int = 0
+    failed: list[PredictionFailure] = field(default_factory=list)
+    interrupted: bool = False
+    seconds: float = 0.0
+
+    @property
+    def done(self) -> int:
+        return self.classified + len(self.failed)
+
+
+def _fmt(output, fmt: str | None) -> str:
+    if fmt:
+        return fmt
+    if output and Path(output).suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        return "jsonl"
+    return "csv" if output else "table"
+
+
+def _record(r) -> dict:
+    if isinstance(r, PredictionFailure):
+        return {"path": r.path, "label": "", "probability": "", "duration": "", "model_version": "",
+                "error": r.error, "reason": r.reason}
+    d = {"path": r.path, "label": r.label, "probability": r.probability,
+         "duration": getattr(r, "duration", ""), "model_version": getattr(r, "model_version", ""),
+         "error": "", "reason": ""}
+    if hasattr(r, "contributions"):  # an Explanation
+        d["explanation"] = [{"feature": c.feature, "effect": c.effect} for c in r.contributions]
+    return d
+
+
+def _complete_lines(path: Path) -> bytes:
+    """The file's content up to its last newline (a line cut short by a crash is dropped)."""
+    data = path.read_bytes()
+    cut = data.rfind(b"\n")
+    return data[: cut + 1] if cut >= 0 else b""
+
+
+def completed_paths(output, *, fmt: str | None = None) -> set[str]:
+    """Paths that already have a result (or an error) in a CSV / JSONL result file."""
+    p = Path(output)
+    if not p.exists():
+        return set()
+    text = _complete_lines(p).decode("utf-8", errors="replace")
+    if _fmt(output, fmt) == "jsonl":
+        out = set()
+        for line in text.splitlines():
+            try:
+                out.add(json.loads(line)["path"])
+            except (ValueError, KeyError, TypeError):
+                continue
+        return out
+    return {r["path"] for r in csv.DictReader(io.StringIO(text)) if r.get("path")}
+
+
+class _Writer:
+    def __init__(self, output, fmt: str, resume: bool):
+        self.fmt = fmt
+        if output is None:
+            self.fh, self.own = sys.stdout, False
+        else:
+            p = Path(output)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            keep = _complete_lines(p) if resume and p.exists() else b""
+            # Rewrite only when a partial last line has to go; otherwise append.
+            if resume and p.exists() and len(keep) != p.stat().st_size:
+                with open(p, "wb") as fh:
+                    fh.write(keep)
+            self.fh = open(p, "a" if resume else "w", newline="", encoding="utf-8")
+            self.own = True
+            if keep:
+                return
+        if fmt == "csv":
+            self._line(",".join(FIELDS) + "\r\n")
+        elif fmt == "table":
+            self._line(f"{'label':6} {'P(song)':>7} {'seconds':>8}  path\n")
+
+    def _line(self, s: str):
+        self.fh.write(s)
+        self.fh.flush()
+
+    def write(self, r):
+        d = _record(r)
+        if self.fmt == "csv":
+            buf = io.StringIO()
+            csv.DictWriter(buf, fieldnames=FIELDS, extrasaction="ignore").writerow(d)
+            line = buf.getvalue()
+        elif self.fmt == "jsonl":
+            line = json.dumps(d) + "\n"
+        elif isinstance(r, PredictionFailure):
+            line = f"{'ERROR':6} {'':7} {'':8}  {r.path}  ({r.error}: {r.reason})\n"
+        else:
+            line = f"{r.label:6} {r.probability:7.3f} {getattr(r, 'duration', 0):8.1f}  {r.path}\n"
+            if hasattr(r, "contributions"):
+                line += "\n".join("    " + s for s in str(r).splitlines()[1:]) + "\n"
+        self._line(line)  # one write + flush per result: an interruption never splits a line
+
+    def close(self):
+        if self.own:
+            self.fh.close()
+
+
+def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: bool = False,
+              model=None, n_jobs: int = 1, backend: str | None = None, threshold: float | None = None,
+              explain: bool = False, progress: bool | None = None, on_error=None) -> BatchSummary:
+    """Classify files and stream each result to ``output`` as soon as it is ready.
+
+    Parameters
+    ----------
+    paths : iterable of path
+        Audio files (see :func:`scoresong.predict.discover`).
+    output : path, optional
+        Result file; standard output when ``None``.
+    fmt : {"csv", "jsonl", "table"}, optional
+        Default: from the suffix (``.jsonl`` / ``.json`` → JSON Lines, else CSV), ``table``
+        on standard output.
+    resume : bool
+        Skip paths already in ``output`` and append to it.
+    model, n_jobs, backend, threshold, explain
+        As for :func:`scoresong.predict_many`.
+    progress : bool, optional
+        Progress bar on standard error (needs ``tqdm``); default: when it is a terminal.
+    on_error : callable, optional
+        Called with each :class:`PredictionFailure` as it happens.
+
+    Returns
+    -------
+    BatchSummary
+        Counts, the failures, and whether the run was interrupted (Ctrl-C stops the run,
+        keeps every line written so far, and returns instead of raising).
+    """
+    t0 = time.time()
+    fmt = _fmt(output, fmt)
+    paths = [str(p) for p in paths]
+    summary = BatchSummary(str(output) if output else None, total=len(paths))
+    if resume:
+        if output is None:
+            raise ValueError("resume needs an output file")
+        done = completed_paths(output, fmt=fmt)
+        todo = [p for p in paths if p not in done]
+        summary.skipped = len(paths) - len(todo)
+        paths = todo
+    writer = _Writer(output, fmt, resume)
+    it = predict_many(paths, model=model, n_jobs=n_jobs, backend=backend, ordered=False,
+                      threshold=threshold, explain=explain)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    bar = None
+    if progress:
+        try:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(paths), desc="files", unit="file", file=sys.stderr)
+        except ImportError:
+            pass
+    try:
+        for r in it:
+            writer.write(r)
+            if isinstance(r, PredictionFailure):
+                summary.failed.append(r)
+                if on_error:
+                    on_error(r)
+            else:
+                summary.classified += 1
+            if bar:
+                bar.update()
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        close = getattr(it, "close", None)
+        if close:
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - workers being torn down
+                pass
+    finally:
+        if bar:
+            bar.close()
+        writer.close()
+    summary.seconds = round(time.time() - t0, 2)
+    return summary
+

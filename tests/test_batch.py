@@ -1,0 +1,145 @@
+"""Batch runs: streamed CSV / JSON Lines, resume, interruption, bad files, Dask."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+
+import scoresong
+from scoresong import batch, cli
+from scoresong.batch import completed_paths, run_batch
+from scoresong.predict import discover
+
+from .conftest import DATA
+
+EXCERPTS = sorted(DATA.glob("*.ogg"))
+
+
+@pytest.fixture
+def library(tmp_path):
+    """The real excerpts in nested folders, plus a corrupt file and a text file in disguise."""
+    lib = tmp_path / "lib"
+    for k, p in enumerate(EXCERPTS):
+        d = lib / f"disc{k % 2}"
+        d.mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, d / p.name)
+    (lib / "disc0" / "corrupt.ogg").write_bytes(EXCERPTS[0].read_bytes()[:3000])
+    (lib / "disc1" / "notes.wav").write_text("not audio at all")
+    return lib
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_csv_stream_records_bad_files_and_goes_on(library, tmp_path):
+    out = tmp_path / "res.csv"
+    s = run_batch(discover([library]), out)
+    rows = _rows(out)
+    assert s.total == len(EXCERPTS) + 2 and s.classified == len(EXCERPTS) and len(s.failed) == 2
+    assert len(rows) == s.total and list(rows[0]) == batch.FIELDS
+    bad = {r["path"].rsplit("/", 1)[-1]: r for r in rows if r["error"]}
+    assert set(bad) == {"corrupt.ogg", "notes.wav"}
+    assert bad["notes.wav"]["error"] == "NotAudioError" and bad["notes.wav"]["reason"]
+    good = [r for r in rows if not r["error"]]
+    assert all(r["label"] == r["path"].rsplit("/", 1)[-1].split("_")[0] for r in good)
+
+
+def test_resume_does_no_repeated_work(library, tmp_path, monkeypatch):
+    out = tmp_path / "res.jsonl"
+    paths = discover([library])
+    first = run_batch(paths[:4], out)
+    assert first.done == 4
+    seen = []
+    real = batch.predict_many
+
+    def spy(ps, **kw):
+        seen.extend(ps)
+        return real(ps, **kw)
+
+    monkeypatch.setattr(batch, "predict_many", spy)
+    second = run_batch(paths, out, resume=True)
+    assert second.skipped == 4 and sorted(seen) == sorted(paths[4:])
+    lines = out.read_text().splitlines()
+    assert len(lines) == len(paths) and sorted(json.loads(x)["path"] for x in lines) == sorted(paths)
+    third = run_batch(paths, out, resume=True)
+    assert third.skipped == len(paths) and third.done == 0
+
+
+def test_resume_drops_a_line_cut_short(tmp_path):
+    out = tmp_path / "res.csv"
+    run_batch(EXCERPTS[:2], out)
+    with open(out, "a") as fh:
+        fh.write(f"{EXCERPTS[2]},song,0.9")  # a crash mid-line: no newline
+    assert completed_paths(out) == {str(p) for p in EXCERPTS[:2]}
+    run_batch(EXCERPTS[:4], out, resume=True)
+    rows = _rows(out)
+    assert [r["path"] for r in rows] == [str(p) for p in EXCERPTS[:2]] + sorted(
+        [r["path"] for r in rows[2:]]) and len(rows) == 4
+    assert all(r["label"] in ("score", "song") for r in rows)
+
+
+def test_interrupt_leaves_a_valid_file_and_resume_finishes(tmp_path, monkeypatch):
+    out = tmp_path / "res.csv"
+    real = batch.predict_many
+
+    def interrupted(ps, **kw):
+        for k, r in enumerate(real(ps, **kw)):
+            if k == 3:
+                raise KeyboardInterrupt  # what Ctrl-C raises in the main process
+            yield r
+
+    monkeypatch.setattr(batch, "predict_many", interrupted)
+    s = run_batch(EXCERPTS, out)
+    assert s.interrupted and s.done == 3
+    assert len(_rows(out)) == 3 and out.read_text().endswith("\n")
+    monkeypatch.setattr(batch, "predict_many", real)
+    s2 = run_batch(EXCERPTS, out, resume=True)
+    assert s2.skipped == 3 and s2.done == len(EXCERPTS) - 3 and len(_rows(out)) == len(EXCERPTS)
+
+
+def test_parallel_unordered_stream_has_the_serial_results(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    run_batch(EXCERPTS, a, n_jobs=1)
+    run_batch(EXCERPTS, b, n_jobs=2)
+    key = lambda r: r["path"]  # noqa: E731
+    assert sorted(_rows(a), key=key) == sorted(_rows(b), key=key)
+
+
+def test_cli_output_resume_and_exit_status(library, tmp_path, capsys):
+    out = tmp_path / "r.csv"
+    assert cli.main(["predict", str(library), "--output", str(out), "--jobs", "2"]) == 1  # bad files
+    err = capsys.readouterr().err
+    assert "corrupt.ogg" in err and "2 failed" in err
+    assert cli.main(["predict", str(library), "--output", str(out), "--resume"]) == 0
+    assert f"{len(EXCERPTS) + 2} already in" in capsys.readouterr().err
+    assert len(_rows(out)) == len(EXCERPTS) + 2
+
+
+def test_cli_explain_and_threshold(capsys):
+    song = next(p for p in EXCERPTS if p.name.startswith("song_allison-sung-over-arm"))
+    assert cli.main(["predict", str(song), "--format", "jsonl", "--explain"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["label"] == "song" and len(rec["explanation"]) == 8
+    assert cli.main(["predict", str(song), "--format", "jsonl", "--threshold", "0.999"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] == "score"
+
+
+def test_dask_backend_on_a_local_cluster_matches_the_local_run():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster, \
+            distributed.Client(cluster):
+        remote = list(scoresong.predict_many(EXCERPTS, backend="dask"))
+    local = list(scoresong.predict_many(EXCERPTS))
+    assert remote == local
+
+
+def test_dask_backend_without_a_client_says_what_to_do():
+    pytest.importorskip("distributed")
+    with pytest.raises(ValueError, match="Client"):
+        list(scoresong.predict_many(EXCERPTS[:1], backend="dask"))
