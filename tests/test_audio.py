@@ -150,3 +150,28 @@ def test_errors_from_extract_features_name_the_file(write, tmp_path):
     _assert_error(audio.SilentAudioError, p, "below", fn=scoresong.extract_features)
     q = tmp_path / "missing.wav"
     _assert_error(audio.AudioFileNotFoundError, q, "no such file", fn=scoresong.extract_features)
+
+
+def test_prefetch_keeps_order_raises_in_order_and_stops_early():
+    import threading
+
+    from scoresong.audio import CorruptAudioError, prefetch
+
+    blocks = [np.full(10, k, np.float32) for k in range(5)]
+    assert [int(b[0]) for b in prefetch(iter(blocks))] == [0, 1, 2, 3, 4]
+
+    def failing():
+        yield blocks[0]
+        yield blocks[1]
+        raise CorruptAudioError("x.ogg", "decoding failed after 2.0 s")
+
+    got = []
+    with pytest.raises(CorruptAudioError, match="decoding failed"):
+        for b in prefetch(failing()):
+            got.append(int(b[0]))
+    assert got == [0, 1]
+    before = threading.active_count()
+    gen = prefetch(iter([np.zeros(4, np.float32)] * 1000))
+    next(gen)
+    gen.close()  # the consumer stops early: the decode thread must end
+    assert threading.active_count() == before

@@ -20,3 +20,12 @@ def test_quick_benchmark_runs(tmp_path):
         assert res["seconds"][stage] > 0
     assert all(v > 0 for v in res["peak_rss_mb"].values())
     assert "| end to end / floor" in (tmp_path / "hotpath-quick.md").read_text()
+
+
+def test_quick_batch_benchmark_interrupts_and_resumes(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_batch.py"), "--quick",
+                        "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    res = json.loads((tmp_path / "batch-quick.json").read_text())
+    assert res["every_file_once"] and res["first_run"]["output_valid"] and res["duplicates"] == 0
+    assert res["planted_bad_files_reported"] and len(res["failed_reported"]) == 5

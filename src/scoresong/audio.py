@@ -35,6 +35,7 @@ __all__ = [
     "info",
     "load",
     "stream",
+    "prefetch",
     "ANALYSIS_SR",
     "MIN_DURATION",
     "SILENCE_DB",
@@ -247,6 +248,70 @@ def stream(path, *, sr: int = ANALYSIS_SR, offset: float = 0.0,
         if n_read == 0:
             raise EmptyAudioError(path, "file holds no samples" if not start
                                   else f"no samples after offset {offset:.1f} s")
+
+
+def prefetch(blocks: Iterator[np.ndarray], *, depth: int = 1) -> Iterator[np.ndarray]:
+    """Run a block iterator (e.g. :func:`stream`) one step ahead in a background thread.
+
+    Decoding (libsndfile) and resampling (soxr) release the GIL, so on a machine with a
+    free core the next block is decoded while the caller analyses the current one. At most
+    ``depth`` blocks wait in the queue, so memory stays bounded. Errors raised by the
+    iterator (:class:`AudioError` ...) are raised here, in order, in the caller's thread;
+    closing this generator early stops the thread.
+
+    Parameters
+    ----------
+    blocks : iterator of np.ndarray
+    depth : int
+        Blocks decoded ahead.
+
+    Yields
+    ------
+    np.ndarray
+        The same blocks, in the same order.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work():
+        try:
+            for b in blocks:
+                if not put(("ok", b)):
+                    return
+            put(("ok", done))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(("err", exc))
+        finally:
+            close = getattr(blocks, "close", None)
+            if close is not None and stop.is_set():
+                close()
+
+    th = threading.Thread(target=work, name="scoresong-decode", daemon=True)
+    th.start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "err":
+                raise item
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        th.join()
 
 
 def load(path, *, sr: int = ANALYSIS_SR, offset: float = 0.0, duration: float | None = None,

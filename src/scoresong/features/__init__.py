@@ -237,7 +237,8 @@ def extract_features(path_or_y, sr: int | None = None, *, frames: bool = False,
     target = audio.ANALYSIS_SR
     if isinstance(path_or_y, (str, PathLike)):
         name = str(path_or_y)
-        blocks = audio.stream(path_or_y, sr=target, offset=offset, duration=duration)
+        # Decode the next block on another core while this one is analysed.
+        blocks = audio.prefetch(audio.stream(path_or_y, sr=target, offset=offset, duration=duration))
     else:
         name = "<array>"
         if sr is None:
