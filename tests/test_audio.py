@@ -175,3 +175,15 @@ def test_prefetch_keeps_order_raises_in_order_and_stops_early():
     next(gen)
     gen.close()  # the consumer stops early: the decode thread must end
     assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 6])
+def test_mono_mix_matches_numpy_mean(channels):
+    from scoresong.audio import _to_mono
+
+    x = np.random.default_rng(channels).standard_normal((4097, channels)).astype(np.float32)
+    ref = x.mean(axis=1, dtype=np.float32)
+    if channels <= 2:
+        np.testing.assert_array_equal(_to_mono(x), ref)  # bit-identical where it matters most
+    else:
+        np.testing.assert_allclose(_to_mono(x), ref, rtol=1e-6, atol=1e-7)

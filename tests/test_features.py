@@ -181,3 +181,30 @@ def test_mel_filterbank_matches_librosa():
     np.testing.assert_allclose(mel_basis(SR, N_FFT), ref, rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(mel_frequencies(N_MELS + 2), librosa.mel_frequencies(N_MELS + 2, fmin=FMIN, fmax=FMAX),
                                rtol=1e-9)
+
+
+def test_median_networks_are_exact_sorts_by_the_zero_one_principle():
+    import itertools
+
+    from scoresong.features.orchestral import MEDIAN9, SORT8
+
+    for n, net, full in ((8, SORT8, True), (9, MEDIAN9, False)):
+        for bits in itertools.product((0, 1), repeat=n):
+            p = list(bits)
+            for i, j in net:
+                if p[i] > p[j]:
+                    p[i], p[j] = p[j], p[i]
+            assert (p == sorted(bits)) if full else (p[4] == sorted(bits)[4])
+
+
+@pytest.mark.parametrize("shape", [(1, 64), (5, 64), (333, 64), (1000, 7)])
+def test_rank_filter_equals_scipy_median_filter(shape):
+    import scipy.ndimage
+
+    from scoresong.features.orchestral import MEDIAN9, SORT8, rank_filter
+
+    x = np.random.default_rng(shape[0]).random(shape).astype(np.float32)
+    np.testing.assert_array_equal(rank_filter(x, size=8, axis=0, network=SORT8, rank=4),
+                                  scipy.ndimage.median_filter(x, size=(8, 1), mode="nearest"))
+    np.testing.assert_array_equal(rank_filter(x, size=9, axis=1, network=MEDIAN9, rank=4),
+                                  scipy.ndimage.median_filter(x, size=(1, 9), mode="nearest"))

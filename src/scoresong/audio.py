@@ -159,6 +159,22 @@ def info(path) -> AudioInfo:
                          str(f.format), str(f.subtype))
 
 
+def _to_mono(block: np.ndarray) -> np.ndarray:
+    """Channel average of a ``(n, channels)`` float32 block.
+
+    Summed column by column: ``block.mean(axis=1)`` reduces along the short, contiguous
+    channel axis and costs ten times more (a third of the decode time of a stereo file);
+    for stereo the result is bit-identical.
+    """
+    ch = block.shape[1]
+    if ch == 1:
+        return block[:, 0]
+    mono = block[:, 0] + block[:, 1]
+    for c in range(2, ch):
+        mono += block[:, c]
+    return mono / np.float32(ch)
+
+
 def stream(path, *, sr: int = ANALYSIS_SR, offset: float = 0.0,
            duration: float | None = None, block_duration: float = 60.0,
            quality: str = "MQ") -> Iterator[np.ndarray]:
@@ -229,7 +245,7 @@ def stream(path, *, sr: int = ANALYSIS_SR, offset: float = 0.0,
             n = block.shape[0]
             last = n < want
             if n:
-                mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
+                mono = _to_mono(block)
                 if not np.isfinite(mono).all():
                     raise NonFiniteAudioError(
                         path, f"non-finite samples (NaN or inf) near {n_read / src_sr:.1f} s")
@@ -250,12 +266,13 @@ def stream(path, *, sr: int = ANALYSIS_SR, offset: float = 0.0,
                                   else f"no samples after offset {offset:.1f} s")
 
 
-def prefetch(blocks: Iterator[np.ndarray], *, depth: int = 1) -> Iterator[np.ndarray]:
+def prefetch(blocks: Iterator[np.ndarray], *, depth: int = 4) -> Iterator[np.ndarray]:
     """Run a block iterator (e.g. :func:`stream`) one step ahead in a background thread.
 
     Decoding (libsndfile) and resampling (soxr) release the GIL, so on a machine with a
-    free core the next block is decoded while the caller analyses the current one. At most
-    ``depth`` blocks wait in the queue, so memory stays bounded. Errors raised by the
+    free core the next blocks are decoded while the caller analyses the current chunk. At
+    most ``depth`` blocks wait in the queue (mono, at the analysis rate: about 1.5 MB each
+    for :func:`stream`'s blocks), so memory stays bounded. Errors raised by the
     iterator (:class:`AudioError` ...) are raised here, in order, in the caller's thread;
     closing this generator early stops the thread.
 
