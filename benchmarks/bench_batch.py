@@ -100,8 +100,11 @@ def tree_rss_mb(pid: int) -> float:
 def run(cmd: list[str], out: Path, *, interrupt_after: float | None) -> dict:
     """Run the CLI, sampling memory and rows written; SIGINT after ``interrupt_after`` s."""
     t0 = time.perf_counter()
+    # SIGINT back to its default in the child: a shell starts background jobs with SIGINT
+    # ignored, and Python then never turns it into KeyboardInterrupt.
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT, start_new_session=True)
+                            cwd=ROOT, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     samples: list[tuple[float, int, float]] = []
     stop = threading.Event()
 
