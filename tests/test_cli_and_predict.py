@@ -117,3 +117,16 @@ def test_train_and_evaluate_on_a_folder_corpus(tmp_path, capsys):
     m = scoresong.load_model(model_path.with_suffix(".json"))
     assert scoresong.predict(tmp_path / "corpus" / "song" / "album0" / "0.wav", model=m).label == "song"
     assert cli.main(["evaluate", str(model_path.with_suffix(".json")), str(tmp_path / "corpus")]) == 0
+
+
+def test_shipped_model_is_packaged_for_non_editable_installs():
+    """`pip install .` copies src/scoresong/_model (a link to models/) into the wheel, and
+    load_model() falls back to it outside a checkout."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    pkg_model = root / "src" / "scoresong" / "_model"
+    for name in ("scoresong.json", "scoresong.skops"):
+        assert (pkg_model / name).read_bytes() == (root / "models" / name).read_bytes()
+    data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert {"_model/scoresong.json", "_model/scoresong.skops"} <= set(data["scoresong"])
