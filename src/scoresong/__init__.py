@@ -30,6 +30,14 @@ def explain(path_or_features, **kwargs):
     return _explain(path_or_features, **kwargs)
 
 
+def timeline(path, **kwargs):
+    """Label a long recording over time (score / song / silence); see
+    :func:`scoresong.segmentation.timeline`."""
+    from .segmentation import timeline as _timeline
+
+    return _timeline(path, **kwargs)
+
+
 def read_corpus(corpus, **kwargs):
     """Read a labelled corpus (CSV manifest or label folders); see :mod:`scoresong.dataset`."""
     from .dataset import read_corpus as _read
@@ -46,7 +54,7 @@ def evaluate(model, corpus, **kwargs):
 
 __all__ = [
     "predict", "predict_proba", "predict_many", "extract_features", "load_model", "train", "evaluate",
-    "explain", "read_corpus",
+    "explain", "read_corpus", "timeline",
     "Prediction", "PredictionFailure", "Features", "ScoreSongClassifier", "FEATURE_SCHEMA_VERSION",
     "AudioError", "AudioFileNotFoundError", "UnreadableAudioError", "NotAudioError",
     "CorruptAudioError", "EmptyAudioError", "TooShortAudioError", "SilentAudioError",

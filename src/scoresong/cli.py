@@ -7,6 +7,7 @@
     scoresong evaluate MODEL CORPUS [-o REPORT_STEM] [--groups COLUMN] [--label NAME=LABEL]...
                        [--threshold P] [--jobs N] [--cache DIR]
     scoresong explain FILE... [--top N] [--format text|json]
+    scoresong timeline FILE [--format csv|json|cues] [--plot out.png] [--output PATH]
     scoresong features FILE
 
 Exit status: 0 when every file was classified, 1 when any failed, 2 on usage errors.
@@ -109,6 +110,21 @@ def _cmd_explain(a) -> int:
     return 0
 
 
+def _cmd_timeline(a) -> int:
+    from .segmentation import timeline
+
+    tl = timeline(a.file, model=a.model, window=a.window, switch=a.switch, min_silence=a.min_silence)
+    text = {"csv": tl.to_csv, "json": tl.to_json, "cues": tl.cues_csv}[a.format]()
+    if a.output:
+        Path(a.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    if a.plot:
+        tl.plot(a.plot)
+        print(f"plot written to {a.plot}", file=sys.stderr)
+    return 0
+
+
 def _cmd_features(a) -> int:
     from .features import extract_features
 
@@ -168,6 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--format", choices=["text", "json"], default="text")
     x.add_argument("--model")
     x.set_defaults(func=_cmd_explain)
+    tl = sub.add_parser("timeline", help="where the score, the songs and the silences are in a long file")
+    tl.add_argument("file")
+    tl.add_argument("--format", choices=["csv", "json", "cues"], default="csv",
+                    help="segments as CSV or JSON, or a cue list (seq, start, duration, usage BI/BV)")
+    tl.add_argument("--output", "-o", help="write here instead of standard output")
+    tl.add_argument("--plot", help="also draw P(song) over time with the segments shaded (PNG)")
+    tl.add_argument("--window", type=float, default=15.36, help="seconds behind each decision")
+    tl.add_argument("--switch", type=float, default=0.05, help="prior of a label change per 5.12 s")
+    tl.add_argument("--min-silence", type=float, default=1.0, help="shortest gap labelled silence (s)")
+    tl.add_argument("--model")
+    tl.set_defaults(func=_cmd_timeline)
     f = sub.add_parser("features", help="print a file's named features as JSON")
     f.add_argument("file")
     f.set_defaults(func=_cmd_features)

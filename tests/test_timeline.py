@@ -1,0 +1,125 @@
+"""Timeline: concatenations of the bundled real excerpts with exact boundaries, silence,
+short files, the exports parsed back, the plot, and the smoothing pieces."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import scoresong
+from scoresong import cli
+from scoresong.segmentation import silent_intervals, viterbi_two_state
+
+from .conftest import DATA
+
+SR = 16000
+
+
+def _excerpt(name: str, repeat: int = 3) -> np.ndarray:
+    y, _ = scoresong.audio.load(DATA / name)
+    return np.tile(y, repeat)  # 10 s excerpts -> 30 s items, longer than one decision window
+
+
+@pytest.fixture(scope="module")
+def concatenation(tmp_path_factory):
+    """score 30 s | 3 s of digital silence | song 30 s | 1 s crossfade | score 30 s."""
+    a = _excerpt("score_hyperrogue-hr3-jungle.ogg")
+    b = _excerpt("song_allison-a-cappella.ogg")
+    c = _excerpt("score_singularity-through-space.ogg")
+    gap = np.zeros(3 * SR, np.float32)
+    n = SR
+    fade = np.sin(np.linspace(0, np.pi / 2, n)).astype(np.float32)
+    y = np.concatenate([a, gap, b[:-n], b[-n:] * fade[::-1] + c[:n] * fade, c[n:]])
+    p = tmp_path_factory.mktemp("tl") / "reel.wav"
+    sf.write(p, y, SR)
+    t_gap = a.size / SR
+    t_fade = (a.size + gap.size + b.size - n / 2) / SR
+    return p, {"gap": (t_gap, t_gap + 3.0), "fade": t_fade, "duration": y.size / SR}
+
+
+def test_concatenation_labels_and_boundaries(concatenation):
+    p, ref = concatenation
+    tl = scoresong.timeline(p)
+    g0, g1 = ref["gap"]
+    assert tl.duration == pytest.approx(ref["duration"], abs=0.01)
+    assert list(tl.label_at([15.0, g0 + 1.5, g0 + 15.0, ref["duration"] - 10])) == ["score", "silence", "song", "score"]
+    sil = [s for s in tl.segments if s.label == "silence"]
+    assert len(sil) == 1
+    assert sil[0].start == pytest.approx(g0, abs=0.1) and sil[0].end == pytest.approx(g1, abs=0.1)  # frame-exact
+    changes = [s.start for prev, s in zip(tl.segments, tl.segments[1:]) if s.label != prev.label]
+    assert len(changes) == 3
+    assert abs(changes[-1] - ref["fade"]) <= 3.0  # the song -> score crossfade, within the issue's ±3 s
+    # Segments tile the file.
+    assert tl.segments[0].start == 0 and tl.segments[-1].end == pytest.approx(tl.duration)
+    assert all(a.end == pytest.approx(b.start) for a, b in zip(tl.segments, tl.segments[1:]))
+
+
+def test_exports_parse_back(concatenation, tmp_path, capsys):
+    p, _ = concatenation
+    tl = scoresong.timeline(p)
+    rows = list(csv.DictReader(io.StringIO(tl.to_csv())))
+    assert [(float(r["start"]), r["label"]) for r in rows] == [(round(s.start, 3), s.label) for s in tl.segments]
+    js = json.loads(tl.to_json())
+    assert js["duration"] == pytest.approx(tl.duration, abs=1e-3) and len(js["segments"]) == len(tl.segments)
+    assert all(seg["probability"] is None for seg in js["segments"] if seg["label"] == "silence")
+    cues = list(csv.DictReader(io.StringIO(tl.cues_csv())))
+    assert [c["usage"] for c in cues] == ["BI", "BV", "BI"]
+    assert [int(c["seq"]) for c in cues] == [1, 2, 3]
+    h, m, s = cues[1]["start"].split(":")
+    assert 3600 * int(h) + 60 * int(m) + float(s) == pytest.approx(float(cues[1]["start_s"]), abs=1e-3)
+    # The CLI writes the same things.
+    out = tmp_path / "cues.csv"
+    png = tmp_path / "reel.png"
+    assert cli.main(["timeline", str(p), "--format", "cues", "--output", str(out), "--plot", str(png)]) == 0
+    assert out.read_text() == tl.cues_csv()
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert cli.main(["timeline", str(p), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["segments"] == js["segments"]
+
+
+def test_file_shorter_than_one_window(tmp_path):
+    y, _ = scoresong.audio.load(DATA / "song_allison-a-cappella.ogg", duration=4.0)
+    p = tmp_path / "short.wav"
+    sf.write(p, y, SR)
+    tl = scoresong.timeline(p)
+    assert [s.label for s in tl.segments] == ["song"]
+    assert tl.segments[0].end == pytest.approx(y.size / SR, abs=1e-3)
+
+
+def test_silence_inside_and_at_the_ends(tmp_path):
+    y = _excerpt("score_hyperrogue-hr3-jungle.ogg", 2)
+    z = np.zeros(5 * SR, np.float32)
+    p = tmp_path / "gaps.wav"
+    sf.write(p, np.concatenate([z, y, z, y, z]), SR)
+    tl = scoresong.timeline(p)
+    assert [s.label for s in tl.segments] == ["silence", "score", "silence", "score", "silence"]
+    assert tl.segments[1].start == pytest.approx(5.0, abs=0.1)
+    assert tl.segments[2].end - tl.segments[2].start == pytest.approx(5.0, abs=0.2)
+
+
+def test_all_silent_file_is_an_audio_error(tmp_path):
+    p = tmp_path / "silent.wav"
+    sf.write(p, np.zeros(30 * SR, np.float32), SR)
+    with pytest.raises(scoresong.SilentAudioError):
+        scoresong.timeline(p)
+
+
+def test_viterbi_ignores_flicker_and_follows_evidence():
+    p = np.array([0.05] * 10 + [0.9] + [0.05] * 10 + [0.95] * 8 + [0.05] * 5)
+    s = viterbi_two_state(p, threshold=0.2, switch=0.01)
+    assert s[10] == 0  # one stray segment does not make a song
+    assert s[21:29].all() and not s[29:].any()
+    assert viterbi_two_state(np.array([np.nan, 0.9, 0.9]), threshold=0.2, switch=0.05).tolist() == [1, 1, 1]
+
+
+def test_silent_intervals_min_duration_and_offset():
+    level = np.full(1000, -20.0)
+    level[100:200] = -90  # 1.6 s at 62.5 frames/s
+    level[500:520] = -90  # 0.32 s: too short
+    iv = silent_intervals(level, 62.5, min_duration=1.0, offset=62)
+    assert iv == [((62 + 100) / 62.5, (62 + 200) / 62.5)]
