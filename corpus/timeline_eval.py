@@ -158,6 +158,8 @@ def main(argv=None) -> int:
     ap.add_argument("--window", type=int, nargs="*", default=[1, 2, 3, 4], help="segments per decision")
     ap.add_argument("--out", type=Path, default=Path("models/timeline.report"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--long-hours", type=float, default=3.0,
+                    help="also time a file this long (test recordings repeated) and its peak memory")
     a = ap.parse_args(argv)
     rows = list(csv.DictReader(open(a.corpus / "manifest.csv")))
     rng = np.random.default_rng(a.seed)
@@ -191,6 +193,8 @@ def main(argv=None) -> int:
               "test_audio_minutes": round(audio_s / 60, 1), "test_seconds": round(secs, 1),
               "items_per_recording": a.items, "seed": a.seed, "date": time.strftime("%Y-%m-%d"),
               "dev_seconds": round(t1 - t0, 1)}
+    if a.long_hours > 0:
+        report["long_file"] = long_file_memory([p for p, _, _ in sets["test"]], tmp, a.long_hours, w, s)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.with_name(a.out.name + ".json").write_text(json.dumps(report, indent=1))
     a.out.with_name(a.out.name + ".md").write_text(markdown(report))
@@ -201,6 +205,39 @@ def main(argv=None) -> int:
         title="test recording 0: shaded = detected, dotted = reference boundaries")
     print(markdown(report))
     return 0
+
+
+def long_file_memory(paths, tmp: Path, hours: float, w: int, s: float) -> dict:
+    """Peak RSS (VmHWM) of a fresh process running the timeline on one test recording and on
+    a file of ``hours`` made by repeating the test recordings (16-bit WAV, written in pieces)."""
+    import subprocess
+    import sys
+
+    long = tmp / "long.wav"
+    target = hours * 3600 * SR
+    with sf.SoundFile(long, "w", SR, 1, subtype="PCM_16") as f:
+        written = 0
+        while written < target:
+            for p in paths:
+                y, _ = sf.read(p, dtype="float32")
+                f.write(y[: int(target - written)])
+                written += min(y.size, int(target - written))
+                if written >= target:
+                    break
+    out = {}
+    for label, path in (("one test recording", paths[0]), (f"{hours:g}-hour file", long)):
+        code = ("import resource, time, scoresong; t = time.perf_counter(); "
+                f"tl = scoresong.timeline({str(path)!r}, window={w * 5.12}, switch={s}); "
+                "print(time.perf_counter() - t, tl.duration, len(tl.segments)); "
+                "print(open('/proc/self/status').read())")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        first, rest = r.stdout.split("\n", 1)
+        secs, dur, nseg = first.split()
+        hwm = next(int(x.split()[1]) for x in rest.splitlines() if x.startswith("VmHWM"))
+        out[label] = {"audio_minutes": round(float(dur) / 60, 1), "seconds": round(float(secs), 1),
+                      "segments": int(nseg), "peak_rss_mb": round(hwm / 1024)}
+    long.unlink()
+    return out
 
 
 def _est(tl):
@@ -225,7 +262,14 @@ def markdown(r: dict) -> str:
              f"| boundary recall (±3 s) | {t['boundary_recall']:.3f} |",
              f"| **boundary F-measure (±3 s)** | **{t['boundary_f']:.3f}** |",
              f"| reference / detected boundaries | {t['ref_boundaries']} / {t['est_boundaries']} |",
-             f"| processing time | {r['test_seconds']} s |", "",
+             f"| processing time | {r['test_seconds']} s |", ""]
+    if r.get("long_file"):
+        lines += ["Memory on a long file (fresh process, peak RSS):", "",
+                  "| file | audio | seconds | segments | peak RSS |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {k} | {v['audio_minutes']} min | {v['seconds']} | {v['segments']} | {v['peak_rss_mb']} MB |"
+                  for k, v in r["long_file"].items()]
+        lines.append("")
+    lines += [
              "Development grid (frame accuracy / boundary F):", "",
              "| setting | frame acc. | boundary F |", "|---|---:|---:|"]
     lines += [f"| {k} | {v['frame_accuracy']:.3f} | {v['boundary_f']:.3f} |" for k, v in r["dev_grid"].items()]
