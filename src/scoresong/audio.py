@@ -391,6 +391,28 @@ def check_signal(y: np.ndarray, sr: int, *, path="<array>", min_duration: float 
                  min_duration=min_duration, check_silence=check_silence)
 
 
+class LevelMeter:
+    """Sample count and peak of a block stream, measured as the blocks pass through.
+
+    Streaming callers wrap their blocks with :meth:`watch` and call :meth:`check` once the
+    stream is consumed, which applies :func:`check_levels`.
+    """
+
+    def __init__(self):
+        self.n_samples = 0
+        self.peak = 0.0
+
+    def watch(self, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for b in blocks:
+            if b.size:
+                self.peak = max(self.peak, float(np.max(np.abs(b))))
+                self.n_samples += b.size
+            yield b
+
+    def check(self, sr: int, *, path="<array>") -> None:
+        check_levels(self.n_samples, self.peak, sr, path=path)
+
+
 def check_levels(n_samples: int, peak: float, sr: int, *, path="<array>",
                  min_duration: float = MIN_DURATION, check_silence: bool = True) -> None:
     """Raise the matching :class:`AudioError` from a signal's length and peak alone.

@@ -156,7 +156,7 @@ def predict_many(paths: Iterable, *, model=None, n_jobs: int = 1, backend: str |
     threshold : float, optional
         Override the model's threshold.
     explain : bool
-        Yield :class:`scoresong.explain.Explanation` s (decision and reasons) instead of
+        Yield :class:`scoresong.explanation.Explanation` s (decision and reasons) instead of
         :class:`Prediction` s.
 
     Yields

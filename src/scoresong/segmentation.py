@@ -296,18 +296,10 @@ def timeline(path, *, model=None, window: float = 3 * SEGMENT_S, hop: float = SE
     name = str(path)
     vals, times, silences, timbre = [], [], [], []
     names = None
-    n_samples, peak = 0, 0.0
     rate = audio.ANALYSIS_SR / HOP
-
-    def watched(blocks):
-        nonlocal n_samples, peak
-        for b in blocks:
-            if b.size:
-                n_samples += b.size
-                peak = max(peak, float(np.max(np.abs(b))))
-            yield b
-
-    for blk in segment_stream(watched(audio.prefetch(audio.stream(path))), audio.ANALYSIS_SR, keep_frames=True):
+    meter = audio.LevelMeter()
+    for blk in segment_stream(meter.watch(audio.prefetch(audio.stream(path))), audio.ANALYSIS_SR,
+                              keep_frames=True):
         names = blk.names
         vals.append(blk.values)
         times.append(blk.times)
@@ -316,8 +308,8 @@ def timeline(path, *, model=None, window: float = 3 * SEGMENT_S, hop: float = SE
                                      min_duration=0.0, offset=blk.frame_start)
         timbre.append(_timbre_track(blk.frames, rate))
         blk.frames = None  # keep 80 numbers per segment and a 10 Hz timbre track, not the frames
-    audio.check_levels(n_samples, peak, audio.ANALYSIS_SR, path=name)
-    duration = n_samples / audio.ANALYSIS_SR
+    meter.check(audio.ANALYSIS_SR, path=name)
+    duration = meter.n_samples / audio.ANALYSIS_SR
     values = np.concatenate(vals) if vals else np.zeros((0, 80), np.float32)
     seg_times = np.concatenate(times) if times else np.zeros((0, 2))
     silent_seg = values[:, names.index("orchestral.loudness_p95_db")] < SILENT_SEGMENT_DB

@@ -209,10 +209,7 @@ def train(corpus, *, out=None, groups=None, label_map=None, n_jobs: int = 1, cac
         at_half = evaluate_predictions(y, cv["p_song"], threshold=0.5, kinds=kinds)
         report["cv_at_0.5"] = {k: at_half[k] for k in ("accuracy", "balanced_accuracy", "f1_song",
                                                          "confusion_matrix", "per_kind")}
-        report["predictions"] = [
-            {"path": i.path, "start_s": i.start_s, "label": i.label, "kind": i.kind, "group": i.group,
-             "p_song": round(float(q), 5), "threshold": round(float(t), 5)}
-            for i, q, t in zip(used, cv["p_song"], cv["threshold"])]
+        report["predictions"] = _prediction_rows(used, cv["p_song"], cv["threshold"])
     best, scores = _inner_choice(X, y, g, candidates, 5, random_state, sw)
     log(f"final model: {best} (grouped CV balanced accuracy {scores})")
     clf = ScoreSongClassifier(estimator=best, random_state=random_state).fit(X, y, groups=g, sample_weight=sw)
@@ -231,6 +228,14 @@ def train(corpus, *, out=None, groups=None, label_map=None, n_jobs: int = 1, cac
         write_report(report, js.with_name(js.stem + ".report"), plot=plot)
         model.meta = json.loads(js.read_text())
     return model, report
+
+
+def _prediction_rows(items: list[Item], p_song, threshold) -> list[dict]:
+    """One row per item for ``REPORT.predictions.csv`` (threshold: scalar or per item)."""
+    thr = np.broadcast_to(np.asarray(threshold, dtype=float), np.shape(p_song))
+    return [{"path": i.path, "start_s": i.start_s, "label": i.label, "kind": i.kind, "group": i.group,
+             "p_song": round(float(q), 5), "threshold": round(float(t), 5)}
+            for i, q, t in zip(items, p_song, thr)]
 
 
 def _name(i: Item) -> str:
@@ -301,9 +306,7 @@ def evaluate(model, corpus, *, groups=None, label_map=None, n_jobs: int = 1, cac
     report = {"title": f"Evaluation of model {m.version}", "corpus": str(corpus), "n_items": len(items),
               "n_used": len(used), "ignored_labels": corp.ignored, "failed": ext.errors,
               "features": ext.counts, "cv": {**res, "folds": []},
-              "predictions": [{"path": i.path, "start_s": i.start_s, "label": i.label, "kind": i.kind,
-                               "group": i.group, "p_song": round(float(q), 5), "threshold": thr}
-                              for i, q in zip(used, p)]}
+              "predictions": _prediction_rows(used, p, thr)}
     if out is not None:
         write_report(report, Path(out), plot=plot)
     return report

@@ -256,20 +256,10 @@ def extract_features(path_or_y, sr: int | None = None, *, frames: bool = False,
         audio.check_signal(y, target, path=name, min_duration=0.0, check_silence=False)
         blocks = (y[i:i + target * 60] for i in range(0, y.size, target * 60))
 
-    peak = 0.0
-    n_samples = 0
-
-    def watched(it):
-        nonlocal peak, n_samples
-        for b in it:
-            if b.size:
-                peak = max(peak, float(np.max(np.abs(b))))
-                n_samples += b.size
-            yield b
-
-    parts = list(segment_stream(watched(blocks), target, keep_frames=frames))
-    audio.check_levels(n_samples, peak, target, path=name)
-    dur = n_samples / target
+    meter = audio.LevelMeter()
+    parts = list(segment_stream(meter.watch(blocks), target, keep_frames=frames))
+    meter.check(target, path=name)
+    dur = meter.n_samples / target
     seg_names = parts[0].names
     seg_values = np.concatenate([p.values for p in parts])
     seg_times = np.concatenate([p.times for p in parts])
