@@ -117,6 +117,40 @@ def test_viterbi_ignores_flicker_and_follows_evidence():
     assert viterbi_two_state(np.array([np.nan, 0.9, 0.9]), threshold=0.2, switch=0.05).tolist() == [1, 1, 1]
 
 
+def test_song_break_bridges_an_instrumental_stretch_inside_a_song():
+    # Sung, three windows with no vocal evidence (an instrumental break), sung again.
+    p = np.array([0.05] * 6 + [0.95] * 4 + [0.02] * 3 + [0.95] * 4 + [0.05] * 6)
+    plain = viterbi_two_state(p, threshold=0.2, switch=0.1)
+    assert not plain[10:13].any()  # each window on its own: the break is called score
+    bridged = viterbi_two_state(p, threshold=0.2, switch=0.1, song_break=0.2)
+    assert bridged[6:17].all() and not bridged[:6].any() and not bridged[17:].any()
+    # A long instrumental stretch (10 windows, ~50 s) is still score.
+    p_long = np.array([0.95] * 4 + [0.02] * 10 + [0.95] * 4)
+    s = viterbi_two_state(p_long, threshold=0.2, switch=0.1, song_break=0.2)
+    assert not s[5:13].any()
+
+
+def test_a_silent_gap_makes_a_change_cheap():
+    # Two weakly scored windows after a song: not enough to change label without a gap,
+    # enough right after one.
+    p = np.array([0.95] * 6 + [0.1] * 2)
+    assert viterbi_two_state(p, threshold=0.2, switch=0.01).tolist() == [1] * 8
+    joins = np.zeros(8, bool)
+    joins[6] = True
+    assert viterbi_two_state(p, threshold=0.2, switch=0.01, joins=joins).tolist() == [1] * 6 + [0] * 2
+
+
+def test_windows_do_not_reach_across_a_gap():
+    from scoresong.segmentation import _window_vectors
+
+    values = np.array([[0.0], [0.0], [10.0], [10.0]], np.float32)
+    silent = np.zeros(4, bool)
+    X, sound = _window_vectors(values, silent, 3)
+    assert X[1, 0] == pytest.approx(10 / 3)  # mean over segments 0-2
+    X, sound = _window_vectors(values, silent, 3, region=np.array([0, 0, 1, 1]))
+    assert X[1, 0] == 0.0 and X[2, 0] == 10.0 and sound.all()
+
+
 def test_silent_intervals_min_duration_and_offset():
     level = np.full(1000, -20.0)
     level[100:200] = -90  # 1.6 s at 62.5 frames/s

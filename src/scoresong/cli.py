@@ -113,7 +113,8 @@ def _cmd_explain(a) -> int:
 def _cmd_timeline(a) -> int:
     from .segmentation import timeline
 
-    tl = timeline(a.file, model=a.model, window=a.window, switch=a.switch, min_silence=a.min_silence)
+    tl = timeline(a.file, model=a.model, window=a.window, switch=a.switch,
+                  song_break=a.song_break, min_silence=a.min_silence)
     text = {"csv": tl.to_csv, "json": tl.to_json, "cues": tl.cues_csv}[a.format]()
     if a.output:
         Path(a.output).write_text(text)
@@ -191,7 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--output", "-o", help="write here instead of standard output")
     tl.add_argument("--plot", help="also draw P(song) over time with the segments shaded (PNG)")
     tl.add_argument("--window", type=float, default=15.36, help="seconds behind each decision")
-    tl.add_argument("--switch", type=float, default=0.05, help="prior of a label change per 5.12 s")
+    tl.add_argument("--switch", type=float, default=0.1, help="prior of a label change per 5.12 s")
+    tl.add_argument("--song-break", type=float, default=0.2,
+                    help="share of windows inside a song with no vocal (intros, breaks); 0: off")
     tl.add_argument("--min-silence", type=float, default=1.0, help="shortest gap labelled silence (s)")
     tl.add_argument("--model")
     tl.set_defaults(func=_cmd_timeline)

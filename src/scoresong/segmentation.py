@@ -6,9 +6,13 @@ input: only 80 numbers per segment and the silent stretches are kept. Then:
 
 1. each segment gets P(song) from the shipped model applied to a *window* of segments
    centred on it (mean and 90th percentile over the window, the same vector the model
-   reads for a whole file);
+   reads for a whole file); a window stops at a silent gap, so it does not mix two pieces;
 2. a two-state hidden Markov model (score / song) smooths the decisions with Viterbi:
-   each change of label costs ``log(switch)``, so short flickers are ignored;
+   each change of label costs ``-log(switch)``, so short flickers are ignored, except
+   across a silent gap, where a change is as likely as not. A song may contain windows
+   with no vocal (intro, break, solo): its likelihood is a mixture that gives such a
+   window probability ``song_break``, so one instrumental stretch cannot outweigh the
+   sung parts around it;
 3. silence (no music energy: frame level below -60 dB for at least ``min_silence``
    seconds) is cut out at frame resolution (16 ms), which puts boundaries at gaps exactly.
 
@@ -170,12 +174,30 @@ class Timeline:
         return Path(png)
 
 
-def viterbi_two_state(p_song: np.ndarray, *, threshold: float, switch: float) -> np.ndarray:
+def viterbi_two_state(p_song: np.ndarray, *, threshold: float, switch: float,
+                      song_break: float = 0.0, joins: np.ndarray | None = None,
+                      join_switch: float = 0.5) -> np.ndarray:
     """Most likely score(0)/song(1) sequence given per-segment P(song).
 
     Emissions are the calibrated probabilities rescaled by the threshold (so that
     ``p = threshold`` is neutral, the balanced-error rule); each change of state costs
     ``-log(switch)``. ``nan`` entries (silence) are neutral.
+
+    Parameters
+    ----------
+    p_song : np.ndarray [shape=(n,)]
+    threshold : float
+    switch : float
+        Prior probability of a change between consecutive segments.
+    song_break : float
+        Probability that a window inside a song shows no vocal at all (an instrumental
+        intro, break or solo). The song state's likelihood becomes the mixture
+        ``(1 - song_break) * L_song + song_break * L_score``, which bounds what one
+        instrumental-looking window can cost a song at ``-log(song_break)``. 0: off.
+    joins : np.ndarray [shape=(n,), dtype=bool], optional
+        ``joins[t]``: a silent gap lies between segments ``t - 1`` and ``t``, where a
+        change costs ``-log(join_switch)`` instead.
+    join_switch : float
 
     Returns
     -------
@@ -185,13 +207,19 @@ def viterbi_two_state(p_song: np.ndarray, *, threshold: float, switch: float) ->
     n = p.size
     if n == 0:
         return np.zeros(0, int)
-    em = np.stack([np.log((1 - p) / (1 - threshold)), np.log(p / threshold)], axis=1)
-    em[np.isnan(em)] = 0.0
-    stay, move = np.log1p(-switch), np.log(switch)
+    p[np.isnan(p)] = threshold  # no evidence: neutral
+    l_song, l_score = np.log(p / threshold), np.log((1 - p) / (1 - threshold))
+    if song_break > 0:
+        l_song = np.logaddexp(np.log1p(-song_break) + l_song, np.log(song_break) + l_score)
+    em = np.stack([l_score, l_song], axis=1)
+    sw = np.full(n, float(switch))
+    if joins is not None:
+        sw[np.asarray(joins, bool)] = join_switch
+    stay, move = np.log1p(-sw), np.log(sw)
     score = em[0].copy()
     back = np.zeros((n, 2), int)
     for t in range(1, n):  # two states: the loop is over segments (5 s each), not frames
-        cand = score[:, None] + np.array([[stay, move], [move, stay]])
+        cand = score[:, None] + np.array([[stay[t], move[t]], [move[t], stay[t]]])
         back[t] = np.argmax(cand, axis=0)
         score = cand[back[t], [0, 1]] + em[t]
     path = np.zeros(n, int)
@@ -224,15 +252,20 @@ def _merge_intervals(iv: list[tuple[float, float]]) -> list[tuple[float, float]]
     return [(a, b) for a, b in out]
 
 
-def _window_vectors(values: np.ndarray, silent: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+def _window_vectors(values: np.ndarray, silent: np.ndarray, width: int,
+                    region: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean and 90th percentile over a window of ``width`` segments centred on each segment,
-    leaving out silent segments (as for a whole file). Returns (vectors, any_sound)."""
+    leaving out silent segments (as for a whole file) and, given ``region`` (an id per
+    segment), segments of another region: a window does not reach across a silent gap
+    into the next piece. Returns (vectors, any_sound)."""
     n, d = values.shape
     offs = np.arange(width) - (width - 1) // 2
     idx = np.arange(n)[:, None] + offs[None, :]
     valid = (idx >= 0) & (idx < n)
     idx_c = np.clip(idx, 0, max(n - 1, 0))
     use = valid & ~silent[idx_c]
+    if region is not None:
+        use &= region[idx_c] == region[:, None]
     win = values[idx_c].astype(np.float64)
     win[~use] = np.nan
     any_sound = use.any(axis=1)
@@ -244,8 +277,8 @@ def _window_vectors(values: np.ndarray, silent: np.ndarray, width: int) -> tuple
 
 
 def timeline(path, *, model=None, window: float = 3 * SEGMENT_S, hop: float = SEGMENT_S,
-             switch: float = 0.05, min_silence: float = 1.0, snap: float = 6.0,
-             threshold: float | None = None) -> Timeline:
+             switch: float = 0.1, song_break: float = 0.2, min_silence: float = 1.0,
+             snap: float = 6.0, threshold: float | None = None) -> Timeline:
     """Label a recording over time as score, song or silence.
 
     Parameters
@@ -256,13 +289,18 @@ def timeline(path, *, model=None, window: float = 3 * SEGMENT_S, hop: float = SE
         Default: the shipped model.
     window : float
         Seconds of audio behind each decision (rounded to whole 5.12 s segments). The
-        defaults (3 segments, ``switch=0.05``) were chosen on the development recordings of
+        defaults (3 segments, ``switch=0.1``, ``song_break=0.2``) were chosen on the development recordings of
         ``corpus/timeline_eval.py``.
     hop : float
         Seconds between decisions: a multiple of 5.12 s (the segment length).
     switch : float
         Prior probability of a label change between consecutive decisions; smaller values
-        give fewer, longer segments.
+        give fewer, longer segments. Across a silent gap of at least ``min_silence`` the
+        prior is 0.5 instead: pieces are usually separated by one.
+    song_break : float
+        Expected share of windows inside a song that show no vocal (intros, breaks, solos):
+        such a window costs a song at most ``-log(song_break)``, so a short instrumental
+        stretch between sung parts stays ``song``. 0 treats every window on its own.
     min_silence : float
         Shortest gap (s) labelled silence.
     snap : float
@@ -290,11 +328,28 @@ def timeline(path, *, model=None, window: float = 3 * SEGMENT_S, hop: float = SE
     from .predict import _model
 
     m = _model(model)
-    thr = m.threshold if threshold is None else float(threshold)
-    step = max(1, int(round(hop / SEGMENT_S)))
-    width = max(1, int(round(window / SEGMENT_S)))
+    return _decide(analyse(path), m, window=window, hop=hop, switch=switch, song_break=song_break,
+                   min_silence=min_silence, snap=snap, threshold=threshold)
+
+
+@dataclass
+class Analysis:
+    """What :func:`timeline` keeps of a streamed file: per-segment feature values, every
+    quiet run, and a 10 Hz vocal-evidence track."""
+
+    path: str
+    duration: float
+    names: tuple
+    values: np.ndarray  # (n_segments, n_features)
+    times: np.ndarray  # (n_segments, 2)
+    silences: list  # merged quiet runs (start, end), any length
+    vocal: np.ndarray  # (n_cells, len(TRACK_KEYS)) at TIMBRE_RATE
+
+
+def analyse(path) -> Analysis:
+    """Stream ``path`` once through the feature core and keep what the timeline needs."""
     name = str(path)
-    vals, times, silences, timbre = [], [], [], []
+    vals, times, silences, vocal = [], [], [], []
     names = None
     rate = audio.ANALYSIS_SR / HOP
     meter = audio.LevelMeter()
@@ -306,21 +361,37 @@ def timeline(path, *, model=None, window: float = 3 * SEGMENT_S, hop: float = SE
         # Every quiet run, however short: a gap can straddle two chunks.
         silences += silent_intervals(blk.frames["orchestral.loudness_db"], rate,
                                      min_duration=0.0, offset=blk.frame_start)
-        timbre.append(_timbre_track(blk.frames, rate))
-        blk.frames = None  # keep 80 numbers per segment and a 10 Hz timbre track, not the frames
+        vocal.append(_cell_track(blk.frames, TRACK_KEYS))
+        blk.frames = None  # keep 80 numbers per segment and a 10 Hz track, not the frames
     meter.check(audio.ANALYSIS_SR, path=name)
-    duration = meter.n_samples / audio.ANALYSIS_SR
-    values = np.concatenate(vals) if vals else np.zeros((0, 80), np.float32)
-    seg_times = np.concatenate(times) if times else np.zeros((0, 2))
-    silent_seg = values[:, names.index("orchestral.loudness_p95_db")] < SILENT_SEGMENT_DB
-    X, sound = _window_vectors(values, silent_seg, width)
+    return Analysis(
+        path=name, duration=meter.n_samples / audio.ANALYSIS_SR, names=names,
+        values=np.concatenate(vals) if vals else np.zeros((0, 80), np.float32),
+        times=np.concatenate(times) if times else np.zeros((0, 2)),
+        silences=_merge_intervals(silences),
+        vocal=np.concatenate(vocal) if vocal else np.zeros((0, len(TRACK_KEYS)), np.float32))
+
+
+def _decide(an: Analysis, m, *, window, hop, switch, song_break, min_silence, snap, threshold) -> Timeline:
+    thr = m.threshold if threshold is None else float(threshold)
+    step = max(1, int(round(hop / SEGMENT_S)))
+    width = max(1, int(round(window / SEGMENT_S)))
+    values, names, duration = an.values, an.names, an.duration
+    seg_times = an.times
+    silent_seg = values[:, names.index("orchestral.loudness_p95_db")] < SILENT_SEGMENT_DB if names else np.zeros(0, bool)
+    gaps = [(a, b) for a, b in an.silences if b - a >= min_silence]
+    gap_mids = np.array([(a + b) / 2 for a, b in gaps])
+    # Region id of each segment = number of gaps before its centre.
+    region = np.searchsorted(gap_mids, seg_times.mean(axis=1)) if len(seg_times) else np.zeros(0, int)
+    X, sound = _window_vectors(values, silent_seg, width, region)
     keep = np.arange(0, len(X), step)
-    X, sound, seg_times, silent_seg = X[keep], sound[keep], seg_times[keep], silent_seg[keep]
+    X, sound, seg_times, silent_seg, region = X[keep], sound[keep], seg_times[keep], silent_seg[keep], region[keep]
     p = np.full(len(X), np.nan)
     if sound.any():
         p[sound] = m.song_probability(X[sound])
     p[silent_seg] = np.nan
-    states = viterbi_two_state(p, threshold=thr, switch=switch)
+    joins = np.concatenate([[False], np.diff(region) > 0]) if len(region) else np.zeros(0, bool)
+    states = viterbi_two_state(p, threshold=thr, switch=switch, song_break=song_break, joins=joins)
     # Silent segments carry no evidence (neutral in the HMM) and take the label around them;
     # the silence itself is cut in below at frame resolution, so its edges are exact.
     labels = np.where(states == 1, "song", "score").astype(object)
@@ -329,14 +400,13 @@ def timeline(path, *, model=None, window: float = 3 * SEGMENT_S, hop: float = SE
     # overlaps the one before).
     starts = np.minimum(seg_times[:, 0], duration)
     edges = np.concatenate([starts, [duration]])
-    edges[0] = 0.0
+    if len(edges) > 1:
+        edges[0] = 0.0
     raw = [(float(edges[i]), float(edges[i + 1]), str(labels[i]), float(p[i]))
            for i in range(len(labels)) if edges[i + 1] > edges[i]]
-    gaps = [(a, b) for a, b in _merge_intervals(silences) if b - a >= min_silence]
-    raw = _snap_changes(raw, np.concatenate(timbre) if timbre else np.zeros((0, N_TIMBRE)),
-                        gaps, reach=snap)
+    raw = _snap_changes(raw, an.vocal, gaps, reach=snap)
     segments = _overlay_silence(raw, gaps, min_silence)
-    return Timeline(name, duration, segments, seg_times, p, thr, m.version)
+    return Timeline(an.path, duration, segments, seg_times, p, thr, m.version)
 
 
 #: Track for boundary refinement: frame-level vocal evidence averaged over 6 frames
@@ -349,14 +419,14 @@ TIMBRE_FRAMES = 6
 TIMBRE_RATE = audio.ANALYSIS_SR / HOP / TIMBRE_FRAMES  # 10.4167 Hz
 
 
-def _timbre_track(frames: dict, frame_rate: float) -> np.ndarray:
-    """MFCC 1-13 of a chunk's frames averaged over 6 frames. A full chunk (3,840 frames) is
-    a whole number of cells, so cells line up across chunks; the last chunk's remainder
-    (under 0.1 s) is dropped."""
-    m = np.stack([np.nan_to_num(frames[k]) for k in TRACK_KEYS], axis=1)
+def _cell_track(frames: dict, keys) -> np.ndarray:
+    """Frame tracks ``keys`` of a chunk averaged over cells of 6 frames. A full chunk (3,840
+    frames) is a whole number of cells, so cells line up across chunks; the last chunk's
+    remainder (under 0.1 s) is dropped."""
+    m = np.stack([np.nan_to_num(frames[k]) for k in keys], axis=1)
     per = TIMBRE_FRAMES
     n = m.shape[0] // per
-    return m[: n * per].reshape(n, per, N_TIMBRE).mean(axis=1).astype(np.float32)
+    return m[: n * per].reshape(n, per, len(keys)).mean(axis=1).astype(np.float32)
 
 
 def novelty(track: np.ndarray, *, half: float = 3.0) -> np.ndarray:
@@ -379,7 +449,7 @@ def novelty(track: np.ndarray, *, half: float = 3.0) -> np.ndarray:
 
 def _snap_changes(raw, track: np.ndarray, gaps, *, reach: float):
     """Move each score<->song change into the nearest silent gap within ``±reach`` s, or
-    else to the timbre-novelty peak within that reach."""
+    else to the peak of the vocal-evidence novelty within that reach."""
     if reach <= 0 or len(raw) < 2 or len(track) == 0:
         return raw
     nov = novelty(track)
