@@ -343,7 +343,7 @@ class Analysis:
     values: np.ndarray  # (n_segments, n_features)
     times: np.ndarray  # (n_segments, 2)
     silences: list  # merged quiet runs (start, end), any length
-    vocal: np.ndarray  # (n_cells, len(TRACK_KEYS)) at TIMBRE_RATE
+    vocal: np.ndarray  # (n_cells, len(TRACK_KEYS)) at CELL_RATE
 
 
 def analyse(path) -> Analysis:
@@ -414,9 +414,8 @@ def _decide(an: Analysis, m, *, window, hop, switch, song_break, min_silence, sn
 #: timbre or both together: boundary F 0.83 against 0.75 and 0.79.)
 TRACK_KEYS = ("texture.voiceband_share", "vocal.pitch_strength", "vocal.voiced", "vocal.vibrato_ratio",
               "vocal.fluct_vibrato_share", "vocal.contour_run_s", "vocal.vocal_variance")
-N_TIMBRE = len(TRACK_KEYS)
-TIMBRE_FRAMES = 6
-TIMBRE_RATE = audio.ANALYSIS_SR / HOP / TIMBRE_FRAMES  # 10.4167 Hz
+CELL_FRAMES = 6
+CELL_RATE = audio.ANALYSIS_SR / HOP / CELL_FRAMES  # 10.4167 Hz
 
 
 def _cell_track(frames: dict, keys) -> np.ndarray:
@@ -424,7 +423,7 @@ def _cell_track(frames: dict, keys) -> np.ndarray:
     frames) is a whole number of cells, so cells line up across chunks; the last chunk's
     remainder (under 0.1 s) is dropped."""
     m = np.stack([np.nan_to_num(frames[k]) for k in keys], axis=1)
-    per = TIMBRE_FRAMES
+    per = CELL_FRAMES
     n = m.shape[0] // per
     return m[: n * per].reshape(n, per, len(keys)).mean(axis=1).astype(np.float32)
 
@@ -435,7 +434,7 @@ def novelty(track: np.ndarray, *, half: float = 3.0) -> np.ndarray:
     if len(track) == 0:
         return np.zeros(0)
     z = (track - track.mean(axis=0)) / (track.std(axis=0) + 1e-6)
-    k = max(1, int(round(half * TIMBRE_RATE)))
+    k = max(1, int(round(half * CELL_RATE)))
     c = np.concatenate([np.zeros((1, z.shape[1])), np.cumsum(z, axis=0)])
     n = len(z)
     t = np.arange(n)
@@ -459,8 +458,8 @@ def _snap_changes(raw, track: np.ndarray, gaps, *, reach: float):
         if {a[2], b[2]} != {"score", "song"}:
             continue
         t = b[0]
-        lo = max(int((t - reach) * TIMBRE_RATE), int(a[0] * TIMBRE_RATE) + 1)
-        hi = min(int((t + reach) * TIMBRE_RATE), int(b[1] * TIMBRE_RATE) - 1, len(nov) - 1)
+        lo = max(int((t - reach) * CELL_RATE), int(a[0] * CELL_RATE) + 1)
+        hi = min(int((t + reach) * CELL_RATE), int(b[1] * CELL_RATE) - 1, len(nov) - 1)
         near = [(abs((g0 + g1) / 2 - t), (g0 + g1) / 2) for g0, g1 in gaps
                 if abs((g0 + g1) / 2 - t) <= reach and a[0] < (g0 + g1) / 2 < b[1]]
         if near:
@@ -468,7 +467,7 @@ def _snap_changes(raw, track: np.ndarray, gaps, *, reach: float):
             continue
         if hi <= lo:
             continue
-        best = (lo + int(np.argmax(nov[lo:hi + 1]))) / TIMBRE_RATE
+        best = (lo + int(np.argmax(nov[lo:hi + 1]))) / CELL_RATE
         a[1] = b[0] = best
     return [tuple(r) for r in out if r[1] > r[0]]
 
