@@ -190,16 +190,13 @@ def main(argv=None) -> int:
     t0 = time.time()
     grid = {}
     # Stream each development recording once; every setting reuses that analysis.
-    from scoresong.predict import _model
-    from scoresong.segmentation import _decide, analyse
+    from scoresong.segmentation import analyse
 
-    model = _model(None)
     dev = [(analyse(p), ref, d) for p, ref, d in sets["dev"]]
     for w in a.window:
         for s in a.switch:
             for b in a.song_break:
-                res = [score_one(ref, _est(_decide(an, model, window=w * 5.12, hop=5.12, switch=s, song_break=b,
-                                                   min_silence=1.0, snap=6.0, threshold=None)), d)
+                res = [score_one(ref, _est(scoresong.timeline(an, window=w * 5.12, switch=s, song_break=b)), d)
                        for an, ref, d in dev]
                 grid[(w, s, b)] = summarise(res)
                 print(f"dev window {w} switch {s} song_break {b}: {grid[(w, s, b)]}")

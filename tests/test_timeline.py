@@ -59,6 +59,16 @@ def test_concatenation_labels_and_boundaries(concatenation):
     assert all(a.end == pytest.approx(b.start) for a, b in zip(tl.segments, tl.segments[1:]))
 
 
+def test_an_analysis_gives_the_same_timeline_as_the_file(concatenation):
+    from scoresong.segmentation import analyse
+
+    path = concatenation[0]
+    an = analyse(path)
+    assert scoresong.timeline(an).to_records() == scoresong.timeline(path).to_records()
+    # Settings change the decision without decoding again.
+    assert scoresong.timeline(an, song_break=0.0, switch=0.01).path == str(path)
+
+
 def test_exports_parse_back(concatenation, tmp_path, capsys):
     p, _ = concatenation
     tl = scoresong.timeline(p)

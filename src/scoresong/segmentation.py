@@ -283,8 +283,9 @@ def timeline(path, *, model=None, window: float = 3 * SEGMENT_S, hop: float = SE
 
     Parameters
     ----------
-    path : str or os.PathLike
-        Any length; streamed in blocks (memory flat).
+    path : str, os.PathLike or Analysis
+        Any length; streamed in blocks (memory flat). An :class:`Analysis` from
+        :func:`analyse` is used as it is, to try settings without decoding again.
     model : Model, path or None
         Default: the shipped model.
     window : float
@@ -328,7 +329,8 @@ def timeline(path, *, model=None, window: float = 3 * SEGMENT_S, hop: float = SE
     from .predict import _model
 
     m = _model(model)
-    return _decide(analyse(path), m, window=window, hop=hop, switch=switch, song_break=song_break,
+    an = path if isinstance(path, Analysis) else analyse(path)
+    return _decide(an, m, window=window, hop=hop, switch=switch, song_break=song_break,
                    min_silence=min_silence, snap=snap, threshold=threshold)
 
 
