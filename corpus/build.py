@@ -46,7 +46,49 @@ CLIP_S = 20.0
 GEN_SR = 22050
 N_CELLS = 5
 FIELDS = ["path", "label", "kind", "source_package", "version", "author", "licence", "group",
-          "start_s", "duration_s", "voice", "backing", "var_db", "detail"]
+          "start_s", "duration_s", "voice", "backing", "var_db", "detail", "generator", "density"]
+
+#: How a song's vocal was made (the manifest's ``generator``); leave-one-generator-out
+#: evaluation (:mod:`corpus.generator_eval`) holds each one out in turn.
+GENERATORS = {
+    "speech2sing_v1": "real speech sung on a melody with WORLD, vibrato on every note (corpus v1)",
+    "speech2sing_v2": "real speech sung with WORLD, re-parameterised from measured real singing",
+    "rap": "real speech cut at syllables, placed densely on the backing's sixteenth grid",
+    "sinsy": "Sinsy HMM singing synthesiser (a real singer's model) on music21 melodies",
+    "singer": "the real sung phrases of hedgewars' Singer voice pack, transposed",
+}
+#: Generators that turn a spoken voice pack into a lead vocal (a voice takes them in turn).
+SPEECH_GENERATORS = ("speech2sing_v1", "speech2sing_v2", "speech2sing_v2", "rap")
+PRODUCTIONS = ("plain", "double", "harmony")
+SINSY_VERSION = "0.0.5"
+
+
+def _sinsy_available(problems: list) -> bool:
+    try:
+        from . import sinsy_voice  # noqa: F401
+        import pysinsy  # noqa: F401
+    except ImportError as exc:
+        problems.append(f"sinsy generator skipped: {exc} (pip install -e '.[corpus]')")
+        return False
+    return True
+
+
+def _sinsy_variants() -> list[str]:
+    from . import sinsy_voice
+
+    return list(sinsy_voice.voice_variants())
+
+
+def _sinsy_range(variant: str) -> tuple[float, float]:
+    """MIDI range for the melody centre of a Sinsy voice variant."""
+    from . import sinsy_voice
+
+    f = getattr(sinsy_voice, "centre_range", None)
+    return f(variant) if f else (60.0, 72.0)
+
+
+#: Backing tracks with drums / full band, preferred under rap and for dense mixes.
+DENSE_PACKAGES = {"warzone2100-music", "fretsonfire-songs-muldjord"}
 
 
 def log(msg: str) -> None:
@@ -185,6 +227,27 @@ def _key_tempo(y: np.ndarray) -> tuple[int, str, float]:
     return tonic, mode, tempo
 
 
+def vocal_band_density(y: np.ndarray, sr: int = GEN_SR) -> float:
+    """How full the 200-4000 Hz band is: the share of its time-frequency cells within 30 dB
+    of the excerpt's loudest (99th percentile) cell. Sparse ambient ~0.1-0.3, a full band
+    with drums and distorted guitars ~0.6-0.9."""
+    n_fft, hop = 1024, 512
+    if y.size < n_fft:
+        return 0.0
+    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop] * np.hanning(n_fft)
+    mag = np.abs(np.fft.rfft(frames, axis=1))
+    f = np.fft.rfftfreq(n_fft, 1 / sr)
+    band = 20 * np.log10(mag[:, (f >= 200) & (f <= 4000)] + 1e-9)
+    return round(float(np.mean(band > np.percentile(band, 99) - 30)), 3)
+
+
+def _beats(y: np.ndarray) -> np.ndarray:
+    import librosa
+
+    _, beats = librosa.beat.beat_track(y=y, sr=GEN_SR, units="time")
+    return np.asarray(beats, dtype=float)
+
+
 def _write(out: Path, rel: str, y: np.ndarray) -> None:
     p = out / rel
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -193,7 +256,8 @@ def _write(out: Path, rel: str, y: np.ndarray) -> None:
     tmp.replace(p)
 
 
-def _sung_line(phrases: list[str], rng, notes, eighth, target_s, real_sung: bool):
+def _sung_line(phrases: list[str], rng, notes, eighth, target_s, real_sung: bool,
+               generator: str = "speech2sing_v1", formant: float = 1.0):
     pieces = []
     total = 0.0
     centre = np.median(notes)
@@ -209,6 +273,8 @@ def _sung_line(phrases: list[str], rng, notes, eighth, target_s, real_sung: bool
             m = 69 + 12 * np.log2(np.median(v) / 440)
             tgt = notes[np.argmin(np.abs(notes - (centre + rng.uniform(-3, 3))))]
             sw = singing.shift(w, tgt - m)
+        elif generator == "speech2sing_v2":
+            sw = singing.sing_v2(w, notes, eighth, rng, formant=formant)
         else:
             sw = singing.sing(w, notes, eighth, rng)
         if sw.n < 20:
@@ -272,9 +338,6 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
     out = Path(out_dir)
     rows: list[dict] = []
     for s in specs:
-        if all((out / r["path"]).exists() for r in s["rows"]):
-            rows.extend(s["rows"])
-            continue
         rng = np.random.default_rng(s["seed"])
         try:
             backing = _load_gen(str(out / s["backing"]), s["start_s"], CLIP_S)
@@ -283,6 +346,12 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
             continue
         n_clip = int(CLIP_S * GEN_SR)
         backing = np.pad(backing, (0, max(0, n_clip - backing.size)))[:n_clip]
+        density = vocal_band_density(backing)
+        for r in s["rows"]:
+            r["density"] = "" if r["kind"] == "song_acappella" else density
+        if all((out / r["path"]).exists() for r in s["rows"]):
+            rows.extend(s["rows"])
+            continue
         if mixing.rms(backing) < 10 ** (-50 / 20):
             # A silent stretch of a track (colobot's music010/011 have some): a mix scaled to
             # it would be silent too. Report and skip the whole triplet.
@@ -298,12 +367,16 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
             if kind == "score":
                 y = backing
             elif kind in ("song_constructed", "song_acappella") or detail == "vocalise":
+                gen = s.get("generator", "speech2sing_v1")
                 if "centre" not in s:
-                    ph = [p for p in (_phrase(x) for x in s["phrases_sing"][:8]) if p is not None]
-                    med = singing.median_f0([p[1] for p in ph])
-                    lift = 0 if s["real_sung"] else rng.uniform(3, 9)
-                    c = 69 + 12 * np.log2(med / 440) + lift
-                    s["centre"] = float(np.clip(c, 45, 76))
+                    if gen == "sinsy":
+                        s["centre"] = float(rng.uniform(*s["sinsy_range"]))
+                    else:
+                        ph = [p for p in (_phrase(x) for x in s["phrases_sing"][:8]) if p is not None]
+                        med = singing.median_f0([p[1] for p in ph])
+                        lift = 0 if s["real_sung"] or gen == "rap" else rng.uniform(3, 9)
+                        c = 69 + 12 * np.log2(med / 440) + lift
+                        s["centre"] = float(np.clip(c, 45, 76))
                 notes = singing.scale_notes(tonic, mode, s["centre"] - 6, s["centre"] + 6)
                 if detail == "vocalise":
                     res = _vocalise(s["phrases_sing"], rng, notes, eighth, target)
@@ -315,8 +388,8 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
                     y = mixing.mix(backing, v, act, float(r["var_db"]))
                 else:
                     if "sung" not in s:
-                        v, act = _sung_line(s["phrases_sing"], rng, notes, eighth, target, s["real_sung"])
-                        s["sung"] = (mixing.vocal_chain(v, GEN_SR, rng, style="sung"), act)
+                        v, act = _lead_vocal(s, gen, rng, backing, notes, eighth, target)
+                        s["sung"] = (v, act)
                     v, act = s["sung"]
                     if not act.any():
                         rows.append({"problem": f"{r['path']}: no usable sung phrase from {r['voice']}"})
@@ -352,9 +425,38 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
     return rows
 
 
+def _lead_vocal(s: dict, gen: str, rng, backing, notes, eighth, target):
+    """The produced lead vocal line of a song spec, by its generator."""
+    if gen == "rap":
+        ph = [p for p in (_phrase(x) for x in s["phrases_sing"]) if p is not None]
+        v, act = singing.rap_line(ph, GEN_SR, _beats(backing), target, rng)
+    elif gen == "sinsy":
+        from . import sinsy_voice
+
+        v, act, info = sinsy_voice.sung_line(notes, eighth, target, rng, sr=GEN_SR, voice=s["sinsy_voice"])
+        s["sinsy_info"] = info
+    else:
+        v, act = _sung_line(s["phrases_sing"], rng, notes, eighth, target, s["real_sung"],
+                            generator=gen, formant=s.get("formant", 1.0))
+    if not act.any():
+        return v, act
+    if gen == "speech2sing_v1":
+        # v1 keeps its original production, so its figures stay comparable with the old card.
+        return mixing.vocal_chain(v, GEN_SR, rng, style="sung"), act
+    prod = s.get("production", "plain")
+    if prod in ("double", "harmony"):
+        v, act = mixing.double_and_harmonise(v, act, GEN_SR, rng, mode=prod,
+                                             harmony=int(rng.choice([3, 4, -5, 7])))
+    if rng.random() < 0.75:
+        v = mixing.pop_vocal_chain(v, GEN_SR, rng, eighth_s=eighth)
+    else:
+        v = mixing.vocal_chain(v, GEN_SR, rng, style="sung")
+    return v, act
+
+
 # ----------------------------------------------------------------------------- main
-def build(out: Path, *, jobs: int = 2, triplets: int = 1100, packages: set[str] | None = None,
-          seed: int = 0) -> dict:
+def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 260,
+          packages: set[str] | None = None, seed: int = 0) -> dict:
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
@@ -464,9 +566,15 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, packages: set[str] 
     backings_by_cell: dict[int, list[str]] = defaultdict(list)
     for rel in by_role["score"] + stem_tracks:
         backings_by_cell[pkg_cell[inv[rel]["package"]]].append(rel)
+    dense_by_cell: dict[int, list[str]] = defaultdict(list)
+    for rel in by_role["score"] + stem_tracks:
+        m = inv[rel]
+        if m["package"] in DENSE_PACKAGES or kind_of(m["package"], rel) == "score_rock":
+            dense_by_cell[pkg_cell[m["package"]]].append(rel)
     voices_by_cell: dict[int, list[str]] = defaultdict(list)
     for v in sorted(voices):
-        voices_by_cell[voice_cell[v]].append(v)
+        # The real singer is the scarcest and most valuable voice: it takes three turns.
+        voices_by_cell[voice_cell[v]].extend([v] * (3 if v == "hedgewars:Singer" else 1))
     choir = by_role["choir_sample"][0] if by_role["choir_sample"] else None
     specs_by_voice: dict[str, list] = defaultdict(list)
     cells = [c for c in range(N_CELLS) if backings_by_cell[c] and voices_by_cell[c]]
@@ -477,11 +585,16 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, packages: set[str] 
         c = cells[i % len(cells)]
         vs = voices_by_cell[c]
         voice = vs[counter[c] % len(vs)]
+        real_sung = voice == "hedgewars:Singer"
+        # Each voice goes through the generators in turn, round after round.
+        gen = "singer" if real_sung else SPEECH_GENERATORS[(counter[c] // len(vs)) % len(SPEECH_GENERATORS)]
         counter[c] += 1
-        bk = backings_by_cell[c][int(rng.integers(len(backings_by_cell[c])))]
+        pool = backings_by_cell[c]
+        if dense_by_cell[c] and (gen == "rap" or rng.random() < 0.3):
+            pool = dense_by_cell[c]
+        bk = pool[int(rng.integers(len(pool)))]
         bm = inv[bk]
         st = round(float(rng.uniform(0, max(bm["duration"] - CLIP_S, 0))), 2)
-        real_sung = voice == "hedgewars:Singer"
         phrases = list(voices[voice])
         rng.shuffle(phrases)
         if real_sung:
@@ -497,7 +610,7 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, packages: set[str] 
         vm = inv[voices[voice][0]]
         pm = inv[voices[partner][0]]
 
-        def mk(kind, sub, label, v_meta, var=None, detail="", voice_name=""):
+        def mk(kind, sub, label, v_meta, var=None, detail="", voice_name="", generator=""):
             pk = bm["package"] if v_meta is None else f"{v_meta['package']}+{bm['package']}"
             ver = bm["version"] if v_meta is None else f"{v_meta['version']}+{bm['version']}"
             lic = bm["licence"] if v_meta is None else f"{v_meta['licence']} + {bm['licence']}"
@@ -505,17 +618,19 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, packages: set[str] 
             return row(path=f"gen/{sub}/{i:05d}.flac", label=label, kind=kind, source_package=pk,
                        version=ver, author=au, licence=lic, group=f"cell{c}", start_s=0.0,
                        duration_s=CLIP_S, voice=voice_name, backing=bk,
-                       var_db="" if var is None else round(var, 2), detail=detail)
+                       var_db="" if var is None else round(var, 2), detail=detail,
+                       generator=generator)
 
+        var_song = rng.uniform(0, 6) if gen == "rap" else rng.uniform(-6, 6)
         spec_rows = [
-            mk("song_constructed", "song", "song", vm, rng.uniform(-6, 6),
-               "real_sung_shifted" if real_sung else "speech_to_singing", voice),
+            mk("song_constructed", "song", "song", vm, var_song, GENERATORS[gen], voice, gen),
             mk("score", "backing", "score", None, detail=f"paired_backing:{bk}@{st}"),
             mk("score_speech", "speech", "score", pm, rng.uniform(-6, 6), "dialogue", partner),
         ]
-        if (i // len(cells)) % 5 == 0:  # every fifth round over the cells: all cells get some
-            spec_rows.append(mk("song_acappella", "acappella", "song", vm, None,
-                                "real_sung_shifted" if real_sung else "speech_to_singing", voice))
+        # Every fifth round over the cells the sung line is also written alone (all cells get
+        # some). Not for rap: without its beat, rhythmic speech alone is just speech.
+        if (i // len(cells)) % 5 == 0 and gen != "rap":
+            spec_rows.append(mk("song_acappella", "acappella", "song", vm, None, GENERATORS[gen], voice, gen))
         if (i // len(cells)) % 4 == 1:
             spec_rows.append(mk("score_choir", "vocalise", "score", vm, rng.uniform(-6, 3), "vocalise", voice))
         if choir and (i // len(cells)) % 7 == 3:
@@ -525,8 +640,62 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, packages: set[str] 
         spec = dict(seed=seed * 100003 + i, backing=bk, start_s=st, rows=spec_rows,
                     phrases_sing=[str(out / x) for x in phrases[:40]],
                     phrases_speak=[str(out / x) for x in speak[:40]], real_sung=real_sung,
-                    vocode_speech=bool(rng.random() < 0.7), choir_sample=choir)
+                    vocode_speech=bool(rng.random() < 0.7) and gen != "rap", choir_sample=choir,
+                    generator=gen, production=str(rng.choice(PRODUCTIONS, p=[.5, .3, .2])),
+                    formant=float(rng.uniform(0.88, 1.14)) if gen == "speech2sing_v2" and rng.random() < 0.6 else 1.0)
         specs_by_voice[voice].append(spec)
+
+    # Songs of the statistical singing synthesiser: its voice variants take turns over the
+    # cells (one singer model, so the variants are not independent voices: the
+    # leave-one-generator-out table is the honest figure for it). Each is paired with the
+    # backing alone and a speaker of the cell talking over it, like the triplets above.
+    sinsy_ok = _sinsy_available(problems) if sinsy else False
+    variants = _sinsy_variants() if sinsy_ok else []
+    srng = np.random.default_rng(seed + 7919)
+    for j in range(sinsy if sinsy_ok and cells else 0):
+        i = triplets + j
+        c = cells[j % len(cells)]
+        variant = variants[j % len(variants)]
+        pool = backings_by_cell[c]
+        if dense_by_cell[c] and srng.random() < 0.3:
+            pool = dense_by_cell[c]
+        bk = pool[int(srng.integers(len(pool)))]
+        bm = inv[bk]
+        st = round(float(srng.uniform(0, max(bm["duration"] - CLIP_S, 0))), 2)
+        vs = sorted(set(voices_by_cell[c]) - {"hedgewars:Singer"}) or sorted(voices)
+        partner = vs[int(srng.integers(len(vs)))]
+        speak = list(voices[partner])
+        srng.shuffle(speak)
+        pm = inv[voices[partner][0]]
+        sm = dict(package="pysinsy", version=SINSY_VERSION,
+                  licence="Sinsy: BSD-3-Clause; voice nitech_jp_song070_f001: CC-BY-3.0; melodies: music21 corpus",
+                  author="Sinsy / Nagoya Institute of Technology (HTS voice), music21 corpus melodies")
+        name = f"sinsy:{variant}"
+
+        def mk2(kind, sub, label, v_meta, var=None, detail="", voice_name="", generator=""):
+            pk = bm["package"] if v_meta is None else f"{v_meta['package']}+{bm['package']}"
+            ver = bm["version"] if v_meta is None else f"{v_meta['version']}+{bm['version']}"
+            lic = bm["licence"] if v_meta is None else f"{v_meta['licence']} + {bm['licence']}"
+            au = bm["author"] if v_meta is None else f"{v_meta['author']} / {bm['author']}"
+            return row(path=f"gen/{sub}/{i:05d}.flac", label=label, kind=kind, source_package=pk,
+                       version=ver, author=au, licence=lic, group=f"cell{c}", start_s=0.0,
+                       duration_s=CLIP_S, voice=voice_name, backing=bk,
+                       var_db="" if var is None else round(var, 2), detail=detail, generator=generator)
+
+        spec_rows = [
+            mk2("song_constructed", "song", "song", sm, srng.uniform(-6, 6), GENERATORS["sinsy"], name, "sinsy"),
+            mk2("score", "backing", "score", None, detail=f"paired_backing:{bk}@{st}"),
+            mk2("score_speech", "speech", "score", pm, srng.uniform(-6, 6), "dialogue", partner),
+        ]
+        if (j // len(cells)) % 5 == 0:
+            spec_rows.append(mk2("song_acappella", "acappella", "song", sm, None, GENERATORS["sinsy"], name, "sinsy"))
+        lo, hi = _sinsy_range(variant)
+        spec = dict(seed=seed * 100003 + i, backing=bk, start_s=st, rows=spec_rows, phrases_sing=[],
+                    phrases_speak=[str(out / x) for x in speak[:40]], real_sung=False,
+                    vocode_speech=bool(srng.random() < 0.7), choir_sample=choir, generator="sinsy",
+                    sinsy_voice=variant, sinsy_range=(lo, hi),
+                    production=str(srng.choice(PRODUCTIONS, p=[.5, .3, .2])))
+        specs_by_voice[name].append(spec)
 
     from joblib import Parallel, delayed
     from tqdm import tqdm
@@ -600,12 +769,14 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--triplets", type=int, default=1100,
                     help="paired song / backing / speech clips to construct")
+    ap.add_argument("--sinsy", type=int, default=260,
+                    help="songs of the Sinsy singing synthesiser (paired like the triplets)")
     ap.add_argument("--packages", default=None,
                     help="comma-separated subset of source packages (for tiny test builds)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     pk = set(a.packages.split(",")) if a.packages else None
-    s = build(a.out, jobs=a.jobs, triplets=a.triplets, packages=pk, seed=a.seed)
+    s = build(a.out, jobs=a.jobs, triplets=a.triplets, sinsy=a.sinsy, packages=pk, seed=a.seed)
     return 0 if s["clips"] else 1
 
 

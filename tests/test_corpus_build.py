@@ -30,7 +30,7 @@ def tiny(tmp_path_factory):
         pytest.skip("needs apt-get and dpkg-deb")
     out = tmp_path_factory.mktemp("corpus")
     t = time.time()
-    summary = B.build(out, jobs=1, triplets=5, packages=PACKAGES)
+    summary = B.build(out, jobs=1, triplets=5, sinsy=0, packages=PACKAGES)
     return out, summary, time.time() - t
 
 
