@@ -208,3 +208,44 @@ def test_rank_filter_equals_scipy_median_filter(shape):
                                   scipy.ndimage.median_filter(x, size=(8, 1), mode="nearest"))
     np.testing.assert_array_equal(rank_filter(x, size=9, axis=1, network=MEDIAN9, rank=4),
                                   scipy.ndimage.median_filter(x, size=(1, 9), mode="nearest"))
+
+
+# --- singing-words features (schema 2) ------------------------------------------------------
+def test_note_plateaus_hold_notes_not_glides():
+    """Held notes (with vibrato) are plateaus; speech-like swings and glides are not.
+    Tolerances: +-0.1 of the shares stated in the docstring."""
+    from scoresong.features.vocal import note_plateaus
+
+    r, n = 62.5, 187
+    t = np.arange(n) / r
+    on = np.ones(n, bool)
+    stair = np.repeat(np.arange(40) * 200.0, int(0.5 * r))[:n] + 50 * np.sin(2 * np.pi * 6 * t)
+    assert abs(note_plateaus(stair, on, frame_rate=r).mean() - 0.65) < 0.1
+    assert note_plateaus(500 * t, on, frame_rate=r).mean() < 0.1
+    assert note_plateaus(300 * np.sin(2 * np.pi * 1.5 * t), on, frame_rate=r).mean() == 0
+    # Off the contour nothing is a plateau, however steady.
+    assert not note_plateaus(np.zeros(n), np.zeros(n, bool), frame_rate=r).any()
+
+
+def test_singing_words_statistics_separate_a_sung_staircase_from_a_steady_tone():
+    """A sung-like line (harmonic notes of 0.4 s with consonant gaps) has plateaus joined by
+    changes and voicing onsets at syllable rate; a steady organ tone has one long plateau and
+    no onsets after the first."""
+    from scoresong import extract_features
+
+    sr = 22050
+    t = np.arange(int(12 * sr)) / sr
+    note = np.floor(t / 0.4)
+    f0 = 220 * 2 ** (((note * 5) % 12) / 12)
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    tone = sum(np.sin(k * phase) / k for k in range(1, 10))
+    gaps = ((t % 0.4) > 0.06).astype(float)          # a 60 ms consonant break per syllable
+    sung = extract_features((0.3 * tone * gaps).astype(np.float32), sr).as_dict()
+    steady_phase = 2 * np.pi * 220 * t
+    organ = sum(np.sin(k * steady_phase) / k for k in range(1, 10))
+    steady = extract_features((0.3 * organ).astype(np.float32), sr).as_dict()
+    assert 1.5 < sung["vocal.voicing_onsets_per_s:mean"] < 3.5     # 2.5 syllables/s
+    assert steady["vocal.voicing_onsets_per_s:mean"] < 0.5
+    assert sung["vocal.plateau_onsets_per_s:mean"] > 1.0
+    assert steady["vocal.plateau_onsets_per_s:mean"] < 0.5
+    assert sung["vocal.strength_syllabic_mod:mean"] > steady["vocal.strength_syllabic_mod:mean"]
