@@ -50,6 +50,10 @@ class Item:
         The excerpt to analyse (``duration_s=None``: to the end).
     weight : float
         Sample weight in training (manifest column ``weight``; default 1).
+    extra : dict
+        The row's other columns as read (strings), e.g. a manifest's ``voice``,
+        ``var_db`` or ``generator``; for folders ``folder`` and ``parent``. Not part of
+        equality or hashing.
     """
 
     path: str
@@ -60,6 +64,7 @@ class Item:
     start_s: float = 0.0
     duration_s: float | None = None
     weight: float = 1.0
+    extra: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass
@@ -78,6 +83,10 @@ class Corpus:
 
     def __getitem__(self, k):
         return self.items[k]
+
+
+#: Row keys that :class:`Item` holds itself (``file`` is the folder reader's copy of the path).
+_ITEM_COLUMNS = frozenset({"path", "file", "label", "kind", "start_s", "duration_s", "weight"})
 
 
 def _rows_from_folder(root: Path) -> list[dict]:
@@ -181,7 +190,8 @@ def read_corpus(corpus, *, groups: str | Callable[[dict], str] | None = None,
             raise ValueError(f"{where}: negative weight {weight}")
         kind = r.get("kind") or (raw if raw.lower() != label else label)
         source = (r.get("source_package") or "").split("+")[-1]
+        extra = {k: v for k, v in r.items() if k not in _ITEM_COLUMNS and not k.startswith("_")}
         items.append(Item(r["path"], label, str(group or r["path"]), kind, source,
                           _float(r, "start_s", 0.0, where), _float(r, "duration_s", None, where),
-                          weight))
+                          weight, extra))
     return Corpus(items, dict(ignored), layout)
