@@ -83,8 +83,8 @@ def _sinsy_range(variant: str) -> tuple[float, float]:
     """MIDI range for the melody centre of a Sinsy voice variant."""
     from . import sinsy_voice
 
-    f = getattr(sinsy_voice, "centre_range", None)
-    return f(variant) if f else (60.0, 72.0)
+    c = float(sinsy_voice.voice_centre(variant))
+    return c - 2.0, c + 2.0
 
 
 #: Backing tracks with drums / full band, preferred under rap and for dense mixes.
@@ -581,6 +581,7 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 260,
     if triplets and not cells:
         problems.append("no cell has both a backing and a voice: no constructed clips")
     counter = Counter()
+    arng = np.random.default_rng(seed + 104729)   # extra a cappella turns of the real singer
     for i in range(triplets if cells else 0):
         c = cells[i % len(cells)]
         vs = voices_by_cell[c]
@@ -629,7 +630,10 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 260,
         ]
         # Every fifth round over the cells the sung line is also written alone (all cells get
         # some). Not for rap: without its beat, rhythmic speech alone is just speech.
-        if (i // len(cells)) % 5 == 0 and gen != "rap":
+        # The round rule aliases with the voice rotation where a cell has 10 voice turns
+        # (cell1: its 8 voices + the Singer's two extra turns), so the real singer would get
+        # no a cappella clip: a third of its songs also get one, from a separate stream.
+        if ((i // len(cells)) % 5 == 0 and gen != "rap") or (real_sung and arng.random() < 0.3):
             spec_rows.append(mk("song_acappella", "acappella", "song", vm, None, GENERATORS[gen], voice, gen))
         if (i // len(cells)) % 4 == 1:
             spec_rows.append(mk("score_choir", "vocalise", "score", vm, rng.uniform(-6, 3), "vocalise", voice))
