@@ -40,7 +40,7 @@ import soundfile as sf
 from scoresong import audio
 
 from . import mixing, singing
-from .sources import SOURCES, kind_of
+from .sources import GENERATORS, SOURCES, kind_of
 
 CLIP_S = 20.0
 GEN_SR = 22050
@@ -48,19 +48,9 @@ N_CELLS = 5
 FIELDS = ["path", "label", "kind", "source_package", "version", "author", "licence", "group",
           "start_s", "duration_s", "voice", "backing", "var_db", "detail", "generator", "density"]
 
-#: How a song's vocal was made (the manifest's ``generator``); leave-one-generator-out
-#: evaluation (:mod:`corpus.generator_eval`) holds each one out in turn.
-GENERATORS = {
-    "speech2sing_v1": "real speech sung on a melody with WORLD, vibrato on every note (corpus v1)",
-    "speech2sing_v2": "real speech sung with WORLD, re-parameterised from measured real singing",
-    "rap": "real speech cut at syllables, placed densely on the backing's sixteenth grid",
-    "sinsy": "Sinsy HMM singing synthesiser (a real singer's model) on music21 melodies",
-    "singer": "the real sung phrases of hedgewars' Singer voice pack, transposed",
-}
 #: Generators that turn a spoken voice pack into a lead vocal (a voice takes them in turn).
 SPEECH_GENERATORS = ("speech2sing_v1", "speech2sing_v2", "speech2sing_v2", "rap")
 PRODUCTIONS = ("plain", "double", "harmony")
-SINSY_VERSION = "0.0.5"
 
 
 def _sinsy_available(problems: list) -> bool:
@@ -71,6 +61,20 @@ def _sinsy_available(problems: list) -> bool:
         problems.append(f"sinsy generator skipped: {exc} (pip install -e '.[corpus]')")
         return False
     return True
+
+
+def _sinsy_version() -> str:
+    """pysinsy's version (with music21's, whose corpus gives the melodies)."""
+    from importlib.metadata import version
+
+    return f"{version('pysinsy')} (music21 {version('music21')})"
+
+
+def _sinsy_licence() -> str:
+    from . import sinsy_voice
+
+    return (f"{sinsy_voice.SINSY_LICENCE}; melodies: "
+            + " / ".join(sinsy_voice.MELODY_LICENCE.values()))
 
 
 def _sinsy_variants() -> list[str]:
@@ -671,8 +675,8 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 260,
         speak = list(voices[partner])
         srng.shuffle(speak)
         pm = inv[voices[partner][0]]
-        sm = dict(package="pysinsy", version=SINSY_VERSION,
-                  licence="Sinsy: BSD-3-Clause; voice nitech_jp_song070_f001: CC-BY-3.0; melodies: music21 corpus",
+        sm = dict(package="pysinsy", version=_sinsy_version(),
+                  licence=_sinsy_licence(),
                   author="Sinsy / Nagoya Institute of Technology (HTS voice), music21 corpus melodies")
         name = f"sinsy:{variant}"
 
@@ -681,7 +685,8 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 260,
             ver = bm["version"] if v_meta is None else f"{v_meta['version']}+{bm['version']}"
             lic = bm["licence"] if v_meta is None else f"{v_meta['licence']} + {bm['licence']}"
             au = bm["author"] if v_meta is None else f"{v_meta['author']} / {bm['author']}"
-            return row(path=f"gen/{sub}/{i:05d}.flac", label=label, kind=kind, source_package=pk,
+            # Own file names: the triplets' numbering may change with --triplets.
+            return row(path=f"gen/{sub}/sinsy{j:05d}.flac", label=label, kind=kind, source_package=pk,
                        version=ver, author=au, licence=lic, group=f"cell{c}", start_s=0.0,
                        duration_s=CLIP_S, voice=voice_name, backing=bk,
                        var_db="" if var is None else round(var, 2), detail=detail, generator=generator)

@@ -127,6 +127,29 @@ SOURCES: list[dict] = [
 ]
 
 
+#: How a song's lead vocal is made: the manifest's ``generator``. Leave-one-generator-out
+#: evaluation (:mod:`corpus.generator_eval`) holds each one out in turn.
+GENERATORS = {
+    "speech2sing_v1": "real speech sung on a melody with WORLD, vibrato on every note (corpus v1)",
+    "speech2sing_v2": "real speech sung with WORLD, re-parameterised from measured real singing",
+    "rap": "real speech cut at syllables, placed densely on the backing's sixteenth grid",
+    "sinsy": "Sinsy HMM singing synthesiser (a real singer's model) on music21 melodies",
+    "singer": "the real sung phrases of hedgewars' Singer voice pack, transposed",
+}
+
+#: Python packages (PyPI) that the ``sinsy`` generator takes its voice and melodies from;
+#: the manifest records their versions and licences on every clip they made.
+SYNTH_SOURCES: list[dict] = [
+    dict(package="pysinsy", role="singing_synthesiser", index="PyPI (sdist)",
+         licence="pysinsy MIT; Sinsy + hts_engine Modified BSD; HTS voice nitech_jp_song070_f001 CC-BY-3.0",
+         author="Ryuichi Yamamoto (pysinsy); Nagoya Institute of Technology (Sinsy, voice)"),
+    dict(package="music21", role="melodies", index="PyPI",
+         licence="BSD-3-Clause; corpus: Bach chorale melodies (public domain) and Essen folk songs "
+                 "(traditional; encodings distributed for non-commercial use)",
+         author="music21 authors; Essen encodings E. Dahlig-Turek, ABC by S. Schlien"),
+]
+
+
 def kind_of(package: str, path: str) -> str:
     """Manifest kind of an excerpt of a score track."""
     name = _stem(path)
