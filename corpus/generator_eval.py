@@ -102,7 +102,7 @@ class Fold:
     test: np.ndarray
 
 
-def generator_folds(y, cells, generators) -> list[Fold]:
+def generator_folds(y, cells, generators, *, train_generators=None) -> list[Fold]:
     """The leave-one-generator-out folds: one per (generator, cell holding its songs).
 
     Parameters
@@ -113,6 +113,9 @@ def generator_folds(y, cells, generators) -> list[Fold]:
     generators : np.ndarray of str
         Vocal generator of each item; read for songs only (a score clip's entry is ignored).
         An empty entry of a song counts as the generator ``"(unspecified)"``.
+    train_generators : collection of str, optional
+        Generators whose songs may be trained on (the shipped model's training set); songs of
+        any other generator are never trained on, only tested. Default: all.
 
     Returns
     -------
@@ -124,12 +127,14 @@ def generator_folds(y, cells, generators) -> list[Fold]:
     y, cells = np.asarray(y), np.asarray(cells)
     gen = song_generators(y, generators)
     song = y == "song"
+    trainable = (np.ones(y.size, bool) if train_generators is None
+                 else ~song | np.isin(gen, list(train_generators)))
     folds = []
     for g in sorted(set(gen[song].tolist())):
         of_g = song & (gen == g)
         for c in sorted(set(cells[of_g].tolist())):
             in_c = cells == c
-            train = np.flatnonzero(~in_c & ~of_g)
+            train = np.flatnonzero(~in_c & ~of_g & trainable)
             test = np.flatnonzero(in_c & (of_g | ~song))
             folds.append(Fold(g, c, train, test))
     return folds
@@ -351,7 +356,7 @@ def generator_metrics(y, kinds, p_song, threshold, *, var_band, density_band, ba
 def leave_one_generator_out(X, y, cells, generators, kinds, var_db, density, *,
                             fit: Callable | None = None, threshold: str | float = "train",
                             sample_weight=None, density_cut_offs: tuple[float, float] | None = None,
-                            targets: dict | None = None, n_jobs: int = 1,
+                            targets: dict | None = None, n_jobs: int = 1, train_generators=None,
                             log: Callable[[str], None] = print) -> dict:
     """The leave-one-generator-out evaluation on a feature matrix.
 
@@ -382,6 +387,8 @@ def leave_one_generator_out(X, y, cells, generators, kinds, var_db, density, *,
         Minimum ``recall`` and ``roc_auc`` per generator; default :data:`TARGETS`.
     n_jobs : int
         Fits at once.
+    train_generators : collection of str, optional
+        See :func:`generator_folds`.
 
     Returns
     -------
@@ -395,7 +402,7 @@ def leave_one_generator_out(X, y, cells, generators, kinds, var_db, density, *,
     y, cells, kinds = np.asarray(y), np.asarray(cells).astype(str), np.asarray(kinds)
     targets = dict(TARGETS if targets is None else targets)
     gen = song_generators(y, generators)
-    folds = generator_folds(y, cells, gen)
+    folds = generator_folds(y, cells, gen, train_generators=train_generators)
     if not folds:
         raise ValueError("no song to hold out")
     if (n_unspecified := int((gen == UNSPECIFIED).sum())):
@@ -489,7 +496,8 @@ def report_markdown(report: dict) -> str:
     if s:
         lines += [f"Corpus `{s.get('corpus')}`: {s.get('n_used')} items ({s.get('n_failed', 0)} failed "
                   f"extraction); estimator `{s.get('estimator')}`, calibration `{s.get('calibration')}`; "
-                  f"threshold: {report['threshold_rule']}; {len(report['folds'])} fits. Recall and "
+                  f"threshold: {report['threshold_rule']}; {len(report['folds'])} fits; songs trained on: "
+                  f"{s.get('train_generators', 'all')} (any other generator is only ever tested). Recall and "
                   "false-positive rates are at that threshold; ROC-AUC is of the generator's songs "
                   "against all score clips of its test cells, pooled over cells.", ""]
     lines += ["## Per generator", ""]
@@ -611,7 +619,7 @@ def _shipped_meta(model) -> dict:
 
 def evaluate_corpus(corpus, *, out=None, cache_dir=None, n_jobs: int = 2, threshold_from: str = "train",
                     model=None, estimator: str | None = None, random_state: int = 0,
-                    log: Callable[[str], None] = print) -> dict:
+                    train_generators=None, log: Callable[[str], None] = print) -> dict:
     """Run the evaluation on a corpus manifest and write the report.
 
     Parameters
@@ -631,6 +639,8 @@ def evaluate_corpus(corpus, *, out=None, cache_dir=None, n_jobs: int = 2, thresh
         The shipped model's JSON (estimator, threshold); default the packaged model.
     estimator : str, optional
         Override the model's estimator.
+    train_generators : collection of str, optional
+        Generators the shipped model trains on (the others are only tested); default all.
 
     Returns
     -------
@@ -678,8 +688,9 @@ def evaluate_corpus(corpus, *, out=None, cache_dir=None, n_jobs: int = 2, thresh
         col("var_db"), col("density"),
         fit=partial(fit_classifier, estimator=est, calibration=calibration, random_state=random_state),
         threshold=threshold, sample_weight=None if np.all(w == 1) else w, density_cut_offs=cuts,
-        n_jobs=n_jobs, log=log)
+        n_jobs=n_jobs, train_generators=train_generators, log=log)
     report["settings"] = {"corpus": str(path), "n_items": len(items), "n_used": len(used),
+                          "train_generators": sorted(train_generators) if train_generators else "all",
                           "n_failed": len(ext.errors), "failed": ext.errors, "estimator": est,
                           "calibration": calibration, "threshold_from": threshold_from,
                           "model": str(model) if model else "packaged", "random_state": random_state,
@@ -716,6 +727,9 @@ def main(argv=None) -> int:
     ap.add_argument("--estimator", choices=("hgb", "logreg"), default=None,
                     help="override the model's estimator")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train-generators", default=None,
+                    help="comma-separated generators whose songs may be trained on (as the shipped "
+                         "model); the others are only tested. Default: all")
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
 
@@ -724,7 +738,8 @@ def main(argv=None) -> int:
 
     report = evaluate_corpus(a.corpus, out=a.out, cache_dir=a.cache, n_jobs=a.jobs,
                              threshold_from=a.threshold_from, model=a.model, estimator=a.estimator,
-                             random_state=a.seed, log=log)
+                             random_state=a.seed, log=log,
+                             train_generators=a.train_generators.split(",") if a.train_generators else None)
     print(summary_table(report))
     return 0
 

@@ -203,3 +203,18 @@ def test_a_manifest_without_generators_is_refused(tmp_path):
     man.write_text("path,label,group\na.flac,song,cell0\n")
     with pytest.raises(ValueError, match="no 'generator' column"):
         ge.evaluate_corpus(man, **QUIET)
+
+
+def test_generators_outside_the_training_set_are_only_ever_tested():
+    """With train_generators, songs of any other generator never enter a training set, and
+    are still held out and tested like the rest."""
+    y = np.array(["song"] * 6 + ["score"] * 4)
+    cells = np.array(["c0", "c1", "c0", "c1", "c0", "c1", "c0", "c1", "c0", "c1"])
+    gens = np.array(["a", "a", "b", "b", "c", "c", "", "", "", ""])
+    folds = ge.generator_folds(y, cells, gens, train_generators={"a", "c"})
+    assert {(f.generator, f.cell) for f in folds} == {(g, c) for g in "abc" for c in ("c0", "c1")}
+    for f in folds:
+        assert not set(np.flatnonzero(gens == "b")) & set(f.train)
+        assert set(f.train) >= set(np.flatnonzero((y == "score") & (cells != f.cell)))
+    b0 = next(f for f in folds if f.generator == "b" and f.cell == "c0")
+    assert set(b0.test) == {2, 6, 8}

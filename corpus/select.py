@@ -1,0 +1,48 @@
+"""Write the shipped model's training manifest: every score clip, and the songs of chosen generators.
+
+    python -m corpus.select CORPUS_DIR --generators speech2sing_v1,sinsy,singer [-o manifest.shipped.csv]
+
+The manifest is written next to ``manifest.csv`` (its paths stay relative to the corpus
+folder). Songs of the other generators stay in the corpus for the leave-one-generator-out
+evaluation (``python -m corpus.generator_eval ... --train-generators ...``), where they are
+tested as generators the model never saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+#: The generators the shipped model trains on, and why the others are left out: see the
+#: model card ("Which generators train the shipped model").
+SHIPPED_GENERATORS = ("speech2sing_v1", "sinsy", "singer")
+
+
+def select(corpus: Path, generators, *, out: str = "manifest.shipped.csv") -> Path:
+    """Keep score rows and the song rows whose ``generator`` is in ``generators``."""
+    keep = set(generators)
+    with open(corpus / "manifest.csv", newline="") as fh:
+        r = csv.DictReader(fh)
+        rows = [row for row in r if row["label"] != "song" or row.get("generator", "") in keep]
+        fields = r.fieldnames
+    dest = corpus / out
+    with open(dest, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    return dest
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m corpus.select", description=__doc__.split("\n")[0])
+    ap.add_argument("corpus", type=Path)
+    ap.add_argument("--generators", default=",".join(SHIPPED_GENERATORS))
+    ap.add_argument("-o", "--out", default="manifest.shipped.csv")
+    a = ap.parse_args(argv)
+    print(select(a.corpus, a.generators.split(","), out=a.out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
