@@ -459,7 +459,7 @@ def _lead_vocal(s: dict, gen: str, rng, backing, notes, eighth, target):
 
 
 # ----------------------------------------------------------------------------- main
-def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 260,
+def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 0,
           packages: set[str] | None = None, seed: int = 0) -> dict:
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
