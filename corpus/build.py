@@ -192,6 +192,22 @@ def row(**kw) -> dict:
     return r
 
 
+def clip_row(path: str, cell: int, backing: str, bm: dict, v_meta: dict | None, kind: str, label: str,
+             var=None, detail: str = "", voice_name: str = "", generator: str = "") -> dict:
+    """Manifest row of a constructed clip over ``backing`` (its inventory entry ``bm``).
+
+    A clip with a voice part (``v_meta``: package, version, licence, author of the voice or
+    synthesiser) names both parts, ``voice + backing``.
+    """
+    def both(key, sep):
+        return bm[key] if v_meta is None else f"{v_meta[key]}{sep}{bm[key]}"
+
+    return row(path=path, label=label, kind=kind, source_package=both("package", "+"),
+               version=both("version", "+"), author=both("author", " / "), licence=both("licence", " + "),
+               group=f"cell{cell}", start_s=0.0, duration_s=CLIP_S, voice=voice_name, backing=backing,
+               var_db="" if var is None else round(var, 2), detail=detail, generator=generator)
+
+
 # ----------------------------------------------------------------------------- generation
 @lru_cache(maxsize=64)
 def _load_gen(path: str, offset: float = 0.0, duration: float | None = None) -> np.ndarray:
@@ -218,17 +234,19 @@ def _phrase(path: str) -> tuple[np.ndarray, singing.World] | None:
     return y, singing.analyse(y, GEN_SR)
 
 
-def _key_tempo(y: np.ndarray) -> tuple[int, str, float]:
+def _key_tempo(y: np.ndarray) -> tuple[int, str, float, np.ndarray]:
+    """Key, tempo (folded into 70-160 bpm) and beat times (s) of a backing: one beat tracking."""
     import librosa
 
     chroma = librosa.feature.chroma_stft(y=y, sr=GEN_SR)
     tonic, mode = singing.estimate_key(chroma.mean(axis=1))
-    tempo = float(np.atleast_1d(librosa.beat.beat_track(y=y, sr=GEN_SR)[0])[0]) or 100.0
+    bpm, beats = librosa.beat.beat_track(y=y, sr=GEN_SR, units="time")
+    tempo = float(np.atleast_1d(bpm)[0]) or 100.0
     while tempo > 160:
         tempo /= 2
     while tempo < 70:
         tempo *= 2
-    return tonic, mode, tempo
+    return tonic, mode, tempo, np.asarray(beats, dtype=float)
 
 
 def vocal_band_density(y: np.ndarray, sr: int = GEN_SR) -> float:
@@ -243,13 +261,6 @@ def vocal_band_density(y: np.ndarray, sr: int = GEN_SR) -> float:
     f = np.fft.rfftfreq(n_fft, 1 / sr)
     band = 20 * np.log10(mag[:, (f >= 200) & (f <= 4000)] + 1e-9)
     return round(float(np.mean(band > np.percentile(band, 99) - 30)), 3)
-
-
-def _beats(y: np.ndarray) -> np.ndarray:
-    import librosa
-
-    _, beats = librosa.beat.beat_track(y=y, sr=GEN_SR, units="time")
-    return np.asarray(beats, dtype=float)
 
 
 def _write(out: Path, rel: str, y: np.ndarray) -> None:
@@ -362,7 +373,7 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
             rows.append({"problem": f"backing {s['backing']}@{s['start_s']}: silent (< -50 dBFS), "
                                     f"triplet {Path(s['rows'][0]['path']).stem} skipped"})
             continue
-        tonic, mode, tempo = _key_tempo(backing)
+        tonic, mode, tempo, beats = _key_tempo(backing)
         eighth = 30.0 / tempo
         target = float(rng.uniform(15.0, 19.5))
         written = []
@@ -392,7 +403,7 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
                     y = mixing.mix(backing, v, act, float(r["var_db"]))
                 else:
                     if "sung" not in s:
-                        v, act = _lead_vocal(s, gen, rng, backing, notes, eighth, target)
+                        v, act = _lead_vocal(s, gen, rng, beats, notes, eighth, target)
                         s["sung"] = (v, act)
                     v, act = s["sung"]
                     if not act.any():
@@ -429,11 +440,11 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
     return rows
 
 
-def _lead_vocal(s: dict, gen: str, rng, backing, notes, eighth, target):
+def _lead_vocal(s: dict, gen: str, rng, beats, notes, eighth, target):
     """The produced lead vocal line of a song spec, by its generator."""
     if gen == "rap":
         ph = [p for p in (_phrase(x) for x in s["phrases_sing"]) if p is not None]
-        v, act = singing.rap_line(ph, GEN_SR, _beats(backing), target, rng)
+        v, act = singing.rap_line(ph, GEN_SR, beats, target, rng)
     elif gen == "sinsy":
         from . import sinsy_voice
 
@@ -615,16 +626,8 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 0,
         vm = inv[voices[voice][0]]
         pm = inv[voices[partner][0]]
 
-        def mk(kind, sub, label, v_meta, var=None, detail="", voice_name="", generator=""):
-            pk = bm["package"] if v_meta is None else f"{v_meta['package']}+{bm['package']}"
-            ver = bm["version"] if v_meta is None else f"{v_meta['version']}+{bm['version']}"
-            lic = bm["licence"] if v_meta is None else f"{v_meta['licence']} + {bm['licence']}"
-            au = bm["author"] if v_meta is None else f"{v_meta['author']} / {bm['author']}"
-            return row(path=f"gen/{sub}/{i:05d}.flac", label=label, kind=kind, source_package=pk,
-                       version=ver, author=au, licence=lic, group=f"cell{c}", start_s=0.0,
-                       duration_s=CLIP_S, voice=voice_name, backing=bk,
-                       var_db="" if var is None else round(var, 2), detail=detail,
-                       generator=generator)
+        def mk(kind, sub, label, v_meta, *args, **kw):
+            return clip_row(f"gen/{sub}/{i:05d}.flac", c, bk, bm, v_meta, kind, label, *args, **kw)
 
         var_song = rng.uniform(0, 6) if gen == "rap" else rng.uniform(-6, 6)
         spec_rows = [
@@ -660,6 +663,9 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 0,
     sinsy_ok = _sinsy_available(problems) if sinsy else False
     variants = _sinsy_variants() if sinsy_ok else []
     srng = np.random.default_rng(seed + 7919)
+    sm = (dict(package="pysinsy", version=_sinsy_version(), licence=_sinsy_licence(),
+               author="Sinsy / Nagoya Institute of Technology (HTS voice), music21 corpus melodies")
+          if sinsy_ok else None)
     for j in range(sinsy if sinsy_ok and cells else 0):
         i = triplets + j
         c = cells[j % len(cells)]
@@ -675,21 +681,11 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 0,
         speak = list(voices[partner])
         srng.shuffle(speak)
         pm = inv[voices[partner][0]]
-        sm = dict(package="pysinsy", version=_sinsy_version(),
-                  licence=_sinsy_licence(),
-                  author="Sinsy / Nagoya Institute of Technology (HTS voice), music21 corpus melodies")
         name = f"sinsy:{variant}"
 
-        def mk2(kind, sub, label, v_meta, var=None, detail="", voice_name="", generator=""):
-            pk = bm["package"] if v_meta is None else f"{v_meta['package']}+{bm['package']}"
-            ver = bm["version"] if v_meta is None else f"{v_meta['version']}+{bm['version']}"
-            lic = bm["licence"] if v_meta is None else f"{v_meta['licence']} + {bm['licence']}"
-            au = bm["author"] if v_meta is None else f"{v_meta['author']} / {bm['author']}"
+        def mk2(kind, sub, label, v_meta, *args, **kw):
             # Own file names: the triplets' numbering may change with --triplets.
-            return row(path=f"gen/{sub}/sinsy{j:05d}.flac", label=label, kind=kind, source_package=pk,
-                       version=ver, author=au, licence=lic, group=f"cell{c}", start_s=0.0,
-                       duration_s=CLIP_S, voice=voice_name, backing=bk,
-                       var_db="" if var is None else round(var, 2), detail=detail, generator=generator)
+            return clip_row(f"gen/{sub}/sinsy{j:05d}.flac", c, bk, bm, v_meta, kind, label, *args, **kw)
 
         spec_rows = [
             mk2("song_constructed", "song", "song", sm, srng.uniform(-6, 6), GENERATORS["sinsy"], name, "sinsy"),

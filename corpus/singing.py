@@ -179,12 +179,20 @@ def sing(w: World, notes: np.ndarray, eighth_s: float, rng: np.random.Generator)
         f0_parts += [pre_f0, contour]
         prev = midi
         cursor = b
+    return _resung(w, idx_parts, f0_parts, cursor)
+
+
+def _resung(w: World, idx_parts: list, f0_parts: list, cursor: int, *, formant: float = 1.0) -> World:
+    """Assemble a sung utterance: the frames of ``w`` at the (fractional) indices gathered
+    note by note, with their new F0, plus up to 150 ms of unvoiced tail after the last
+    nucleus; the envelope's formants warped by ``formant``."""
     tail = np.arange(cursor, min(cursor + 30, w.n))
-    idx_parts.append(tail.astype(float))
-    f0_parts.append(np.zeros(tail.size))
-    idx = np.concatenate(idx_parts)
-    f0 = np.concatenate(f0_parts)
-    return World(f0, _rows(w.sp, idx), _rows(w.ap, idx), w.fs)
+    idx = np.concatenate(idx_parts + [tail.astype(float)])
+    f0 = np.concatenate(f0_parts + [np.zeros(tail.size)])
+    sp = _rows(w.sp, idx)
+    if formant != 1.0:
+        sp = warp_formants(sp, formant)
+    return World(f0, sp, _rows(w.ap, idx), w.fs)
 
 
 def shift(w: World, semitones: float) -> World:
@@ -326,15 +334,7 @@ def sing_v2(w: World, notes: np.ndarray, eighth_s: float, rng: np.random.Generat
         idx_parts += [pre.astype(float), nuc]
         f0_parts += [pre_f0, contour]
         cursor = b
-    tail = np.arange(cursor, min(cursor + 30, w.n))
-    idx_parts.append(tail.astype(float))
-    f0_parts.append(np.zeros(tail.size))
-    idx = np.concatenate(idx_parts)
-    f0 = np.concatenate(f0_parts)
-    sp = _rows(w.sp, idx)
-    if formant != 1.0:
-        sp = warp_formants(sp, formant)
-    return World(f0, sp, _rows(w.ap, idx), w.fs)
+    return _resung(w, idx_parts, f0_parts, cursor, formant=formant)
 
 
 def warp_formants(sp: np.ndarray, factor: float) -> np.ndarray:
