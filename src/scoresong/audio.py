@@ -1,20 +1,40 @@
 """Audio input: decoding, down-mixing, resampling and block streaming.
 
-Nothing else in scoresong decodes audio. Files are read with libsndfile (through
-:mod:`soundfile`: WAV, FLAC, OGG/Vorbis, Opus, MP3, AIFF, CAF, ...), mixed to mono
-and resampled with soxr to the single analysis rate. Long files are read in blocks
-so memory stays bounded whatever the file's length or channel count.
+Nothing else in scoresong decodes audio. Every entry point (:func:`scoresong.predict`,
+:func:`~scoresong.timeline`, :func:`~scoresong.explain`, :func:`~scoresong.extract_features`)
+takes any of these *sources* and hands it to :func:`stream`:
 
-Every failure is raised as a subclass of :class:`AudioError` that carries the path
-and a human-readable reason.
+- a **path** (``str`` or ``os.PathLike``);
+- **bytes** (``bytes``, ``bytearray``, ``memoryview``) or a binary **file-like object**
+  (``io.BytesIO``, an open file, an upload), decoded exactly like a file;
+- a **numpy array** ``y`` with ``sr=`` its sample rate: mono ``(n,)`` or multichannel
+  ``(channels, n)`` (librosa's convention: channels first);
+- an **iterator of blocks** with ``sr=`` (each block shaped like an array above), for live
+  or very long input: analysed in constant memory, on the same streaming path as files.
+
+Files and bytes are read with libsndfile (through :mod:`soundfile`: WAV, FLAC,
+OGG/Vorbis, Opus, MP3, AIFF, CAF, ...) where it reads them, and with FFmpeg's decoders
+(through PyAV, whose wheels carry them; no system ffmpeg) for the rest: AAC/M4A, ALAC,
+MP4/MOV/MKV/WebM/AVI (first audio stream unless ``stream=`` says otherwise), WMA,
+AC-3/E-AC-3 in any channel layout. Whatever the source, the signal is mixed to mono (the
+plain channel average) and resampled with soxr to the single analysis rate, block by block
+so memory stays bounded whatever the length or channel count. The same audio given as a
+file, bytes, an array or a block stream gives the same samples (to float tolerance).
+
+Every failure is raised as a subclass of :class:`AudioError` that carries the source's
+name (its path, or ``"<array>"``, ``"<stream>"``, ``"<bytes>"``) and a human-readable
+reason. Arguments of the wrong kind (a ``(frames, channels)`` array, integer samples, a
+missing or non-positive ``sr``) raise :class:`ValueError` / :class:`TypeError` saying what
+was expected.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -31,11 +51,16 @@ __all__ = [
     "SilentAudioError",
     "NonFiniteAudioError",
     "UnsupportedAudioError",
+    "NoAudioStreamError",
     "AudioInfo",
     "info",
     "load",
     "stream",
     "prefetch",
+    "source_name",
+    "is_file_source",
+    "discover",
+    "AUDIO_EXTENSIONS",
     "ANALYSIS_SR",
     "MIN_DURATION",
     "SILENCE_DB",
@@ -49,8 +74,36 @@ MIN_DURATION = 1.0
 SILENCE_DB = -80.0
 #: Lowest source sample rate accepted (a lower rate cannot hold a voice's harmonics).
 MIN_SOURCE_SR = 4000
+#: Most channels an array may have (a 2-D array with more rows is not ``(channels, n)``).
+MAX_CHANNELS = 64
 #: Bytes of decoded multichannel audio held at once while streaming.
 _BLOCK_BYTES = 8 * 1024 * 1024
+
+#: File extensions :func:`discover` collects from folders: what libsndfile reads, and the
+#: containers and codecs read through FFmpeg (PyAV).
+AUDIO_EXTENSIONS = frozenset({
+    # libsndfile
+    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".caf",
+    ".w64", ".rf64",
+    # FFmpeg (PyAV): AAC/ALAC, video containers, Windows Media, Dolby
+    ".m4a", ".m4b", ".aac", ".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".mka", ".webm",
+    ".avi", ".wma", ".asf", ".wmv", ".ac3", ".eac3", ".ec3", ".mts", ".m2ts", ".ts",
+    ".mpg", ".mpeg", ".flv", ".amr", ".mp2",
+})
+
+#: Extensions only FFmpeg reads: a file with one that FFmpeg cannot open is damaged.
+_FFMPEG_EXTENSIONS = frozenset({
+    ".m4a", ".m4b", ".aac", ".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".mka", ".webm", ".avi",
+    ".wma", ".asf", ".wmv", ".ac3", ".eac3", ".ec3", ".mts", ".m2ts", ".ts", ".mpg", ".mpeg",
+    ".flv", ".amr", ".mp2"})
+#: FFmpeg demuxers of containers that may hold video and no audio (for the clear error).
+_VIDEO_CONTAINERS = ("mov", "mp4", "matroska", "webm", "avi", "asf", "mpegts", "mpeg", "flv",
+                     "ogg", "3gp", "mxf", "nut", "rm")
+#: FFmpeg demuxers whose duration comes from an index (so a shortfall means truncation).
+_INDEXED_CONTAINERS = ("mov", "mp4", "matroska", "webm", "asf")
+#: FFmpeg demuxers that "recognise" any text or image: not audio for us.
+_NOT_AUDIO_DEMUXERS = ("tty", "image2", "png_pipe", "jpeg_pipe", "gif", "webp_pipe", "svg_pipe",
+                       "bmp_pipe", "srt", "webvtt", "ass", "subviewer", "json")
 
 
 class AudioError(Exception):
@@ -71,7 +124,7 @@ class UnreadableAudioError(AudioError, PermissionError):
 
 
 class NotAudioError(AudioError):
-    """The file is not in any audio format libsndfile recognises."""
+    """The data is not in any audio or media format the decoders recognise."""
 
 
 class CorruptAudioError(AudioError):
@@ -79,11 +132,11 @@ class CorruptAudioError(AudioError):
 
 
 class EmptyAudioError(AudioError):
-    """The file holds no samples."""
+    """The source holds no samples."""
 
 
 class TooShortAudioError(AudioError):
-    """The file is shorter than :data:`MIN_DURATION`."""
+    """The source is shorter than :data:`MIN_DURATION`."""
 
 
 class SilentAudioError(AudioError):
@@ -91,11 +144,15 @@ class SilentAudioError(AudioError):
 
 
 class NonFiniteAudioError(AudioError):
-    """The file holds NaN or infinite samples."""
+    """The source holds NaN or infinite samples."""
 
 
 class UnsupportedAudioError(AudioError):
     """Readable audio that cannot be analysed (e.g. a sample rate below 4 kHz)."""
+
+
+class NoAudioStreamError(AudioError):
+    """A media file (e.g. a video) with no audio stream, or not the one asked for."""
 
 
 @dataclass(frozen=True)
@@ -114,49 +171,88 @@ class AudioInfo:
         return self.frames / self.samplerate if self.samplerate else 0.0
 
 
-def _open(path) -> sf.SoundFile:
-    p = Path(path)
-    if not p.exists():
-        raise AudioFileNotFoundError(path, "no such file")
-    if p.is_dir():
-        raise UnreadableAudioError(path, "is a directory, not an audio file")
-    if not os.access(p, os.R_OK):
-        raise UnreadableAudioError(path, "permission denied")
-    if p.stat().st_size == 0:
-        raise EmptyAudioError(path, "file is empty (0 bytes)")
-    try:
-        return sf.SoundFile(str(p))
-    except sf.LibsndfileError as exc:
-        msg = str(exc)
-        low = msg.lower()
-        if "format not recognised" in low or "unknown format" in low or "not recognised" in low:
-            raise NotAudioError(path, "not a recognised audio format") from exc
-        raise CorruptAudioError(path, f"cannot decode header ({msg})") from exc
-    except (OSError, RuntimeError) as exc:
-        raise CorruptAudioError(path, f"cannot open ({exc})") from exc
+# -- sources ------------------------------------------------------------------------------
+
+def is_file_source(source) -> bool:
+    """Whether ``source`` is decoded like a file (a path, bytes or a file-like object)."""
+    return isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) or (
+        hasattr(source, "read") and not isinstance(source, np.ndarray))
 
 
-def info(path) -> AudioInfo:
-    """Read the header of ``path``.
+def source_name(source) -> str:
+    """The name results and errors give ``source``: its path, or what kind of object it is.
 
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Audio file.
-
-    Returns
-    -------
-    AudioInfo
-        Sample rate, channels, frames, container format and subtype.
-
-    Raises
-    ------
-    AudioError
-        Missing, unreadable, non-audio or corrupt file.
+    Paths give themselves; open files their ``name``; otherwise ``"<bytes>"``,
+    ``"<file>"``, ``"<array>"`` or ``"<stream>"``.
     """
-    with _open(path) as f:
-        return AudioInfo(str(path), int(f.samplerate), int(f.channels), int(f.frames),
-                         str(f.format), str(f.subtype))
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    if isinstance(source, np.ndarray):
+        return "<array>"
+    if hasattr(source, "read"):
+        name = getattr(source, "name", None)
+        return name if isinstance(name, str) and name else "<file>"
+    return "<stream>"
+
+
+def _check_rate(sr, name: str) -> int:
+    """The sample rate of an array or block stream, checked."""
+    if sr is None:
+        raise TypeError(f"{name}: sr= (the sample rate of the samples, in Hz) is required "
+                        "for an array or a block stream")
+    if isinstance(sr, bool) or not isinstance(sr, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name}: sr must be a number of samples per second, got {sr!r}")
+    if not np.isfinite(sr) or sr <= 0 or float(sr) != int(sr):
+        raise ValueError(f"{name}: sr must be a positive whole number of Hz, got {sr!r}")
+    if int(sr) < MIN_SOURCE_SR:
+        raise UnsupportedAudioError(name, f"sample rate {int(sr)} Hz is below {MIN_SOURCE_SR} Hz")
+    return int(sr)
+
+
+def _channels_first(x, name: str, *, what: str = "y") -> np.ndarray:
+    """``x`` as a ``(channels, n)`` floating array (a view where possible), or a clear error.
+
+    Follows librosa: a 1-D array is mono, a 2-D array is ``(channels, n)``. A 2-D array
+    whose first axis is longer than its second, or longer than :data:`MAX_CHANNELS`, is
+    refused instead of guessed: it is most likely ``(n, channels)`` as soundfile returns.
+    """
+    if not isinstance(x, np.ndarray):
+        if isinstance(x, (str, bytes)) or not hasattr(x, "__len__"):
+            raise TypeError(f"{name}: {what} must be a numpy array of samples, got {type(x).__name__}")
+        x = np.asarray(x)
+    if x.dtype.kind != "f":
+        hint = (f"; scale integer PCM to [-1, 1] first, e.g. y.astype(np.float32) / "
+                f"{2 ** (8 * x.itemsize - 1)}") if x.dtype.kind in "iu" else ""
+        raise ValueError(f"{name}: {what} must hold floating-point samples (float32 or float64), "
+                         f"got dtype {x.dtype}{hint}")
+    if x.ndim == 1:
+        return x[None, :]
+    if x.ndim != 2:
+        raise ValueError(f"{name}: {what} must be mono (n,) or multichannel (channels, n), "
+                         f"got {x.ndim} dimensions {x.shape}")
+    ch, n = x.shape
+    if ch > n or ch > MAX_CHANNELS:
+        raise ValueError(
+            f"{name}: {what} has shape {x.shape}: scoresong follows librosa's (channels, n) "
+            f"convention and will not guess which axis holds the channels; for soundfile's "
+            f"(n, channels) arrays pass y.T")
+    if ch == 0:
+        return x.reshape(1, 0)
+    return x
+
+
+def _planar_mono(x: np.ndarray) -> np.ndarray:
+    """Channel average of a ``(channels, n)`` block as float32, summed channel by channel
+    in the same order as :func:`_to_mono` (so a file and its array give the same mix)."""
+    ch = x.shape[0]
+    if ch == 1:
+        return np.array(x[0], dtype=np.float32)  # a copy: never hand on the caller's buffer
+    mono = np.asarray(x[0], dtype=np.float32) + np.asarray(x[1], dtype=np.float32)
+    for c in range(2, ch):
+        mono += np.asarray(x[c], dtype=np.float32)
+    return mono / np.float32(ch)
 
 
 def _to_mono(block: np.ndarray) -> np.ndarray:
@@ -175,25 +271,336 @@ def _to_mono(block: np.ndarray) -> np.ndarray:
     return mono / np.float32(ch)
 
 
-def stream(path, *, sr: int = ANALYSIS_SR, offset: float = 0.0,
-           duration: float | None = None, block_duration: float = 60.0,
+# -- opening files, bytes and file-like objects -------------------------------------------
+
+@dataclass
+class _Opened:
+    """An open decoder: libsndfile (``sf``) or FFmpeg (``av``)."""
+
+    kind: str
+    handle: object
+    stream: object = None  # the PyAV audio stream
+    owned: object = None   # a BytesIO we made from bytes
+
+    def close(self):
+        try:
+            self.handle.close()
+        except Exception:  # noqa: BLE001 - closing a broken decoder must not hide the real error
+            pass
+
+
+def _check_path(path) -> None:
+    p = Path(path)
+    if not p.exists():
+        raise AudioFileNotFoundError(path, "no such file")
+    if p.is_dir():
+        raise UnreadableAudioError(path, "is a directory, not an audio file")
+    if not os.access(p, os.R_OK):
+        raise UnreadableAudioError(path, "permission denied")
+    if p.stat().st_size == 0:
+        raise EmptyAudioError(path, "file is empty (0 bytes)")
+
+
+def _rewind(obj, pos) -> bool:
+    try:
+        obj.seek(pos)
+        return True
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _open(source, name: str, *, stream: int | None = None) -> _Opened:
+    """Open a path, bytes or a file-like object: libsndfile first, FFmpeg for the rest."""
+    if stream is not None and (isinstance(stream, bool) or not isinstance(stream, (int, np.integer))
+                               or stream < 0):
+        raise ValueError(f"{name}: stream must be the index of an audio stream (0, 1, ...), got {stream!r}")
+    owned = None
+    if isinstance(source, (str, os.PathLike)):
+        _check_path(source)
+        target, pos = str(source), None
+    else:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            if len(source) == 0:
+                raise EmptyAudioError(name, "no data (0 bytes)")
+            owned = source = io.BytesIO(bytes(source))
+        target = source
+        try:
+            pos = source.tell() if source.seekable() else None
+        except (AttributeError, OSError, ValueError):
+            pos = None
+    sf_exc = None
+    if pos is not None or isinstance(target, str):
+        try:
+            f = sf.SoundFile(target)
+        except sf.LibsndfileError as exc:
+            sf_exc = exc
+        except (OSError, RuntimeError) as exc:
+            sf_exc = exc
+        else:
+            if stream:
+                f.close()
+                raise NoAudioStreamError(name, f"has one audio stream; stream={stream} was asked for")
+            return _Opened("sf", f, owned=owned)
+        if not isinstance(target, str) and not _rewind(target, pos or 0):
+            raise UnreadableAudioError(name, "cannot rewind the file object to try another decoder")
+    elif hasattr(source, "read"):
+        sf_exc = None  # not seekable: libsndfile cannot read it, FFmpeg streams it
+    return _open_av(target, name, stream=stream, sf_exc=sf_exc, owned=owned)
+
+
+def _av_error_types():
+    import av
+
+    return (av.error.FFmpegError, OSError, ValueError, EOFError)
+
+
+def _open_av(target, name: str, *, stream: int | None, sf_exc, owned) -> _Opened:
+    try:
+        import av
+    except ImportError:  # pragma: no cover - PyAV is a dependency
+        av = None
+    suffix = Path(name).suffix.lower() if not name.startswith("<") else ""
+    if av is None:
+        raise NotAudioError(name, "not a format libsndfile reads (install PyAV for AAC, video "
+                                  "containers and more: pip install av)")
+    try:
+        container = av.open(target, mode="r", metadata_errors="ignore")
+    except _av_error_types() as exc:
+        if sf_exc is not None and not _sf_unrecognised(sf_exc):
+            raise CorruptAudioError(name, f"cannot decode header ({sf_exc})") from exc
+        if suffix in _FFMPEG_EXTENSIONS:
+            raise CorruptAudioError(name, f"cannot open the {suffix[1:]} container "
+                                          f"({_av_reason(exc)})") from exc
+        raise NotAudioError(name, "not a recognised audio format") from exc
+    fmt = container.format.name or ""
+    audio_streams = list(container.streams.audio)
+    if any(d == fmt or d in fmt.split(",") for d in _NOT_AUDIO_DEMUXERS):
+        container.close()
+        raise NotAudioError(name, "not a recognised audio format")
+    if not audio_streams:
+        kinds = sorted({s.type for s in container.streams})
+        container.close()
+        if any(v in fmt for v in _VIDEO_CONTAINERS) and kinds:
+            what = suffix[1:] if suffix else fmt.split(",")[0]
+            raise NoAudioStreamError(name, f"the {what} file has no audio stream "
+                                           f"(only {', '.join(kinds)})")
+        raise NotAudioError(name, "not a recognised audio format")
+    idx = stream or 0
+    if idx >= len(audio_streams):
+        container.close()
+        raise NoAudioStreamError(name, f"has {len(audio_streams)} audio stream(s); stream={idx} "
+                                       f"was asked for (counting from 0)")
+    st = audio_streams[idx]
+    st.thread_type = "AUTO"
+    return _Opened("av", container, stream=st, owned=owned)
+
+
+def _sf_unrecognised(exc) -> bool:
+    low = str(exc).lower()
+    return "not recognised" in low or "unknown format" in low or "format not recognised" in low
+
+
+def _av_reason(exc) -> str:
+    msg = getattr(exc, "strerror", None) or str(exc)
+    return str(msg).split(": '")[0]
+
+
+def _av_rate_channels(op: _Opened) -> tuple[int, int]:
+    cc = op.stream.codec_context
+    sr = int(cc.sample_rate or op.stream.rate or 0)
+    layout = getattr(cc, "layout", None)
+    ch = int(getattr(layout, "nb_channels", 0) or getattr(cc, "channels", 0) or 0)
+    return sr, ch
+
+
+def info(source) -> AudioInfo:
+    """Read the header of a file (a path, bytes or a file-like object).
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes or file-like
+        Audio or media file.
+
+    Returns
+    -------
+    AudioInfo
+        Sample rate, channels, frames, container format and subtype (the codec, for files
+        read through FFmpeg; ``frames`` is then the container's declared duration times the
+        rate).
+
+    Raises
+    ------
+    AudioError
+        Missing, unreadable, non-audio or corrupt file, or no audio stream.
+    """
+    name = source_name(source)
+    op = _open(source, name)
+    try:
+        if op.kind == "sf":
+            f = op.handle
+            return AudioInfo(name, int(f.samplerate), int(f.channels), int(f.frames),
+                             str(f.format), str(f.subtype))
+        sr, ch = _av_rate_channels(op)
+        st = op.stream
+        dur = float(st.duration * st.time_base) if st.duration else (
+            op.handle.duration / 1e6 if op.handle.duration else 0.0)
+        return AudioInfo(name, sr, ch, int(round(dur * sr)), op.handle.format.name.split(",")[0].upper(),
+                         st.codec_context.name.upper())
+    finally:
+        op.close()
+
+
+# -- native-rate mono blocks from each kind of source ---------------------------------------
+
+def _sf_blocks(f: sf.SoundFile, name: str, *, start: int, remaining: int | None,
+               frames_per_block: int) -> Iterator[np.ndarray]:
+    src_sr = int(f.samplerate)
+    if f.channels < 1:
+        raise CorruptAudioError(name, "header reports no channels")
+    if f.frames <= 0 and f.seekable():
+        raise EmptyAudioError(name, "file holds no samples")
+    if start:
+        try:
+            f.seek(min(start, max(f.frames - 1, 0)))
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise CorruptAudioError(name, f"cannot seek to {start / src_sr:.1f} s ({exc})") from exc
+    frames_per_block = max(4096, min(frames_per_block, _BLOCK_BYTES // (4 * f.channels)))
+    n_read = 0
+    while remaining is None or remaining > 0:
+        want = frames_per_block if remaining is None else min(frames_per_block, remaining)
+        try:
+            block = f.read(want, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+            raise CorruptAudioError(
+                name, f"decoding failed after {n_read / src_sr:.1f} s ({exc})") from exc
+        n = block.shape[0]
+        if n:
+            n_read += n
+            if remaining is not None:
+                remaining -= n
+            yield _to_mono(block)
+        if n < want:
+            break
+
+
+def _frame_planar(frame) -> np.ndarray:
+    """A decoded FFmpeg frame as ``(channels, n)`` samples (float or scaled integers)."""
+    a = frame.to_ndarray()
+    ch = int(getattr(frame.layout, "nb_channels", 0) or len(frame.layout.channels))
+    if not frame.format.is_planar and ch > 1:
+        a = a.reshape(-1, ch).T
+    kind = a.dtype.kind
+    if kind == "f":
+        return a
+    if kind == "u":  # u8 / u8p: offset binary
+        return (a.astype(np.float32) - 128.0) / 128.0
+    return a.astype(np.float32) * np.float32(1.0 / 2 ** (8 * a.itemsize - 1))
+
+
+def _av_blocks(op: _Opened, name: str, *, frames_per_block: int) -> Iterator[np.ndarray]:
+    container, st = op.handle, op.stream
+    src_sr, _ = _av_rate_channels(op)
+    errors = _av_error_types()
+    pending: list[np.ndarray] = []
+    n_pending = n_total = 0
+    packets = container.demux(st)
+    while True:
+        try:
+            packet = next(packets, None)
+            frames = packet.decode() if packet is not None else []
+        except errors as exc:
+            raise CorruptAudioError(name, f"decoding failed after {n_total / src_sr:.1f} s "
+                                          f"({_av_reason(exc)})") from exc
+        if packet is None:
+            break
+        for frame in frames:
+            if frame.sample_rate != src_sr:
+                raise UnsupportedAudioError(name, f"the sample rate changes mid-stream "
+                                                  f"({src_sr} -> {frame.sample_rate} Hz)")
+            mono = _planar_mono(_frame_planar(frame))
+            pending.append(mono)
+            n_pending += mono.size
+            n_total += mono.size
+            if n_pending >= frames_per_block:
+                out = np.concatenate(pending) if len(pending) > 1 else pending[0]
+                pending, n_pending = [], 0
+                yield out
+    if pending:
+        yield np.concatenate(pending)
+    if n_total == 0:
+        raise EmptyAudioError(name, "the audio stream holds no samples")
+    # A container with an index declares its length: a large shortfall is a truncated file
+    # (FFmpeg stops quietly at the end of the data it has).
+    fmt = container.format.name or ""
+    declared = float(st.duration * st.time_base) if st.duration else 0.0
+    got = n_total / src_sr
+    if declared and any(c in fmt for c in _INDEXED_CONTAINERS) and got < 0.9 * declared - 0.5:
+        raise CorruptAudioError(name, f"truncated: {got:.1f} s of audio decoded, the container "
+                                      f"declares {declared:.1f} s")
+
+
+def _array_blocks(x: np.ndarray, *, frames_per_block: int) -> Iterator[np.ndarray]:
+    n = x.shape[1]
+    for i in range(0, n, frames_per_block):
+        yield _planar_mono(x[:, i:i + frames_per_block])
+
+
+def _iter_blocks(blocks: Iterable, name: str) -> Iterator[np.ndarray]:
+    channels = None
+    for k, b in enumerate(blocks):
+        x = _channels_first(b, name, what=f"block {k}")
+        if x.shape[1] == 0:
+            continue
+        if channels is None:
+            channels = x.shape[0]
+        elif x.shape[0] != channels:
+            raise ValueError(f"{name}: block {k} has {x.shape[0]} channel(s), the first block had "
+                             f"{channels}")
+        yield _planar_mono(x)
+
+
+def _trim(blocks: Iterator[np.ndarray], start: int, count: int | None) -> Iterator[np.ndarray]:
+    """Drop the first ``start`` samples of a block stream and stop after ``count``."""
+    for b in blocks:
+        if start:
+            if b.size <= start:
+                start -= b.size
+                continue
+            b, start = b[start:], 0
+        if count is not None:
+            if b.size >= count:
+                if count:
+                    yield b[:count]
+                return
+            count -= b.size
+        yield b
+
+
+def stream(source, *, sr: int = ANALYSIS_SR, source_sr: float | None = None, offset: float = 0.0,
+           duration: float | None = None, stream: int | None = None, block_duration: float = 60.0,
            quality: str = "MQ") -> Iterator[np.ndarray]:
-    """Decode ``path`` block by block as mono float32 at ``sr``.
+    """Decode ``source`` block by block as mono float32 at ``sr``.
 
     Memory is bounded by ``block_duration`` (and by a byte budget for files with many
-    channels), never by the file's length. Concatenating the blocks gives the same
+    channels), never by the source's length. Concatenating the blocks gives the same
     signal as :func:`load`.
 
     Parameters
     ----------
-    path : str or os.PathLike
-        Audio file.
+    source : path, bytes, file-like, np.ndarray or iterator of np.ndarray
+        See the module docstring. Arrays and blocks are ``(n,)`` or ``(channels, n)``
+        floating-point samples.
     sr : int
         Output sample rate.
+    source_sr : number, optional
+        Sample rate of an array or block stream (required for those; must be ``None`` for
+        files, whose rate is read from the file).
     offset, duration : float
         Start (s) and length (s) of the excerpt to read; ``None`` reads to the end.
+    stream : int, optional
+        Which audio stream of a media file to read, counting from 0 (default: the first).
     block_duration : float
-        Approximate seconds of output per block.
+        Approximate seconds of input per block.
     quality : {"QQ", "LQ", "MQ", "HQ", "VHQ"}
         soxr resampling quality. "MQ" keeps the pass band flat far beyond what the
         features use (they stop at 7.6 kHz) at a fraction of "HQ"'s cost.
@@ -206,64 +613,111 @@ def stream(path, *, sr: int = ANALYSIS_SR, offset: float = 0.0,
     Raises
     ------
     AudioError
-        The subclass says why: missing, not audio, corrupt, empty, non-finite,
-        unsupported rate. Silence and minimum length are checked by callers
+        The subclass says why: missing, not audio, corrupt, no audio stream, empty,
+        non-finite, unsupported rate. Silence and minimum length are checked by callers
         (see :func:`load`) because they need the whole signal.
+    ValueError, TypeError
+        Arguments of the wrong kind: an array that is not ``(n,)`` or ``(channels, n)``,
+        non-floating samples, a missing or non-positive ``source_sr``, a negative offset.
 
     Examples
     --------
     >>> total = sum(len(b) for b in stream("cue.ogg"))  # doctest: +SKIP
+    >>> total = sum(len(b) for b in stream(y, source_sr=44100))  # doctest: +SKIP
     """
-    f = _open(path)
-    with f:
-        src_sr = int(f.samplerate)
+    name = source_name(source)
+    if not np.isfinite(offset) or offset < 0:
+        raise ValueError(f"{name}: offset must be a non-negative number of seconds, got {offset!r}")
+    if duration is not None and (not np.isfinite(duration) or duration < 0):
+        raise ValueError(f"{name}: duration must be None or a non-negative number of seconds, "
+                         f"got {duration!r}")
+    op = None
+    if is_file_source(source):
+        if source_sr is not None:
+            raise ValueError(f"{name}: sr= is the rate of an array or block stream; a file's rate "
+                             "is read from the file")
+        op = _open(source, name, stream=stream)
+        if op.kind == "sf":
+            src_sr = int(op.handle.samplerate)
+        else:
+            src_sr = _av_rate_channels(op)[0]
         if src_sr < MIN_SOURCE_SR:
-            raise UnsupportedAudioError(path, f"sample rate {src_sr} Hz is below {MIN_SOURCE_SR} Hz")
-        if f.channels < 1:
-            raise CorruptAudioError(path, "header reports no channels")
-        start = int(round(offset * src_sr))
-        if f.frames <= 0 and f.seekable():
-            raise EmptyAudioError(path, "file holds no samples")
-        if start:
-            try:
-                f.seek(min(start, max(f.frames - 1, 0)))
-            except (sf.LibsndfileError, RuntimeError) as exc:
-                raise CorruptAudioError(path, f"cannot seek to {offset:.1f} s ({exc})") from exc
-        remaining = None if duration is None else int(round(duration * src_sr))
-        frames_per_block = int(block_duration * src_sr)
-        frames_per_block = max(4096, min(frames_per_block, _BLOCK_BYTES // (4 * f.channels)))
-        resampler = None if src_sr == sr else soxr.ResampleStream(
-            src_sr, sr, 1, dtype="float32", quality=quality)
-        n_read = 0
-        while remaining is None or remaining > 0:
-            want = frames_per_block if remaining is None else min(frames_per_block, remaining)
-            try:
-                block = f.read(want, dtype="float32", always_2d=True)
-            except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-                raise CorruptAudioError(
-                    path, f"decoding failed after {n_read / src_sr:.1f} s ({exc})") from exc
-            n = block.shape[0]
-            last = n < want
-            if n:
-                mono = _to_mono(block)
-                if not np.isfinite(mono).all():
-                    raise NonFiniteAudioError(
-                        path, f"non-finite samples (NaN or inf) near {n_read / src_sr:.1f} s")
-                n_read += n
-                if remaining is not None:
-                    remaining -= n
-                out = mono if resampler is None else resampler.resample_chunk(mono, last=last)
-                if out.size:
-                    yield np.ascontiguousarray(out, dtype=np.float32)
-            elif resampler is not None:
-                out = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
-                if out.size:
-                    yield out.astype(np.float32, copy=False)
-            if last:
-                break
-        if n_read == 0:
-            raise EmptyAudioError(path, "file holds no samples" if not start
-                                  else f"no samples after offset {offset:.1f} s")
+            op.close()
+            raise UnsupportedAudioError(name, f"sample rate {src_sr} Hz is below {MIN_SOURCE_SR} Hz")
+    else:
+        if stream:
+            raise ValueError(f"{name}: stream= chooses an audio stream of a media file")
+        src_sr = _check_rate(source_sr, name)
+    start = int(round(offset * src_sr))
+    count = None if duration is None else int(round(duration * src_sr))
+    frames_per_block = max(1024, int(block_duration * src_sr))
+    try:
+        if op is not None and op.kind == "sf":
+            native = _sf_blocks(op.handle, name, start=start, remaining=count,
+                                frames_per_block=frames_per_block)
+            start = 0  # libsndfile seeks
+        elif op is not None:
+            native = _av_blocks(op, name, frames_per_block=frames_per_block)
+        elif isinstance(source, np.ndarray) or isinstance(source, (list, tuple)):
+            x = _channels_first(source, name)
+            native = _array_blocks(x, frames_per_block=frames_per_block)
+        else:
+            if not hasattr(source, "__iter__"):
+                raise TypeError(f"{name}: expected a path, bytes, a file-like object, a numpy "
+                                f"array or an iterator of arrays, got {type(source).__name__}")
+            native = _iter_blocks(source, name)
+        yield from _resampled(_trim(native, start, count), name, src_sr, sr, quality=quality,
+                              offset=offset)
+    finally:
+        if op is not None:
+            op.close()
+
+
+_stream = stream  # for callers whose ``stream=`` argument hides the function
+
+
+def _resampled(blocks: Iterator[np.ndarray], name: str, src_sr: int, sr: int, *, quality: str,
+               offset: float) -> Iterator[np.ndarray]:
+    """Check finiteness and resample a mono block stream with one soxr stream."""
+    resampler = None if src_sr == sr else soxr.ResampleStream(
+        src_sr, sr, 1, dtype="float32", quality=quality)
+    n_read = 0
+    for b in blocks:
+        if not np.isfinite(b).all():
+            bad = int(np.argmin(np.isfinite(b)))
+            raise NonFiniteAudioError(
+                name, f"non-finite samples (NaN or inf) near {offset + (n_read + bad) / src_sr:.1f} s")
+        n_read += b.size
+        b = np.ascontiguousarray(b, dtype=np.float32)
+        out = b if resampler is None else resampler.resample_chunk(b, last=False)
+        if out.size:
+            yield out
+    if resampler is not None and n_read:
+        out = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+        if out.size:
+            yield out
+    if n_read == 0:
+        raise EmptyAudioError(name, "no samples" if not offset
+                              else f"no samples after offset {offset:.1f} s")
+
+
+def discover(paths: Iterable) -> list[str]:
+    """Expand directories recursively into the audio and media files they hold (sorted).
+
+    Files given directly are kept whatever their extension; in folders, files whose
+    extension is in :data:`AUDIO_EXTENSIONS` are collected.
+    """
+    out = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                out.extend(str(Path(root) / f) for f in sorted(files)
+                           if Path(f).suffix.lower() in AUDIO_EXTENSIONS)
+        else:
+            out.append(str(p))
+    return out
 
 
 def prefetch(blocks: Iterator[np.ndarray], *, depth: int = 4) -> Iterator[np.ndarray]:
@@ -331,21 +785,26 @@ def prefetch(blocks: Iterator[np.ndarray], *, depth: int = 4) -> Iterator[np.nda
         th.join()
 
 
-def load(path, *, sr: int = ANALYSIS_SR, offset: float = 0.0, duration: float | None = None,
+def load(source, *, sr: int = ANALYSIS_SR, source_sr: float | None = None, offset: float = 0.0,
+         duration: float | None = None, stream: int | None = None,
          min_duration: float = MIN_DURATION, check_silence: bool = True,
          quality: str = "MQ") -> tuple[np.ndarray, int]:
-    """Decode a whole file (or an excerpt) to mono float32 at ``sr``.
+    """Decode a whole source (or an excerpt) to mono float32 at ``sr``.
 
-    Use :func:`stream` for long files; this reads everything into memory.
+    Use :func:`stream` for long sources; this reads everything into memory.
 
     Parameters
     ----------
-    path : str or os.PathLike
-        Audio file.
+    source : path, bytes, file-like, np.ndarray or iterator of np.ndarray
+        See :func:`stream`.
     sr : int
         Output sample rate.
+    source_sr : number, optional
+        Sample rate of an array or block stream.
     offset, duration : float
         Excerpt start and length in seconds.
+    stream : int, optional
+        Audio stream of a media file (default: the first).
     min_duration : float
         Raise :class:`TooShortAudioError` below this many seconds.
     check_silence : bool
@@ -361,10 +820,13 @@ def load(path, *, sr: int = ANALYSIS_SR, offset: float = 0.0, duration: float | 
     Examples
     --------
     >>> y, sr = load("cue.ogg", offset=30, duration=20)  # doctest: +SKIP
+    >>> y, sr = load(open("film.mkv", "rb"), stream=1)  # doctest: +SKIP
     """
-    blocks = list(stream(path, sr=sr, offset=offset, duration=duration, quality=quality))
+    blocks = list(_stream(source, sr=sr, source_sr=source_sr, offset=offset,
+                                duration=duration, stream=stream, quality=quality))
     y = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
-    check_signal(y, sr, path=path, min_duration=min_duration, check_silence=check_silence)
+    check_signal(y, sr, path=source_name(source), min_duration=min_duration,
+                 check_silence=check_silence)
     return y, sr
 
 

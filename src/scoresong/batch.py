@@ -142,7 +142,7 @@ def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: b
     Parameters
     ----------
     paths : iterable of path
-        Audio files (see :func:`scoresong.predict.discover`).
+        Audio files (see :func:`scoresong.audio.discover`).
     output : path, optional
         Result file; standard output when ``None``.
     fmt : {"csv", "jsonl", "table"}, optional

@@ -90,7 +90,7 @@ _ITEM_COLUMNS = frozenset({"path", "file", "label", "kind", "start_s", "duration
 
 
 def _rows_from_folder(root: Path) -> list[dict]:
-    from .predict import discover
+    from .audio import discover
 
     rows = []
     for label_dir in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):

@@ -17,10 +17,10 @@ evidence mattered", not as a budget.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
+from .audio import source_name
 from .features import Features, extract_features
 from .model import Model, ModelError
 
@@ -126,14 +126,19 @@ def explain_features(values: np.ndarray, model: Model, *, top: int | None = 8, p
     return Explanation(path, "song" if p0 >= thr else "score", round(p0, 4), thr, contrib)
 
 
-def explain(path_or_features, *, model=None, top: int | None = 8, threshold: float | None = None
-            ) -> Explanation:
+def explain(source, *, sr: float | None = None, stream: int | None = None, model=None,
+            top: int | None = 8, threshold: float | None = None) -> Explanation:
     """The statistics that pushed the decision on a file, strongest first.
 
     Parameters
     ----------
-    path_or_features : str, os.PathLike or Features
-        An audio file (analysed as by :func:`scoresong.predict`) or features already extracted.
+    source : path, bytes, file-like, np.ndarray, iterator of np.ndarray, or Features
+        Audio as :func:`scoresong.predict` takes it (a media file, a signal ``y`` with
+        ``sr=``, or a block stream with ``sr=``), or features already extracted.
+    sr : number, optional
+        Sample rate of an array or block stream.
+    stream : int, optional
+        Which audio stream of a media file (counting from 0; default the first).
     model : Model, path or None
         Default: the shipped model.
     top : int or None
@@ -157,8 +162,8 @@ def explain(path_or_features, *, model=None, top: int | None = 8, threshold: flo
     from .predict import _model
 
     m = _model(model)
-    if isinstance(path_or_features, Features):
-        f, name = path_or_features, ""
+    if isinstance(source, Features):
+        f, name = source, ""
     else:
-        f, name = extract_features(path_or_features), str(Path(path_or_features))
+        f, name = extract_features(source, sr, stream=stream), source_name(source)
     return explain_features(f.values, m, top=top, path=name, threshold=threshold)

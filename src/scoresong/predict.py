@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 
+from . import audio
 from .audio import AudioError
 from .features import extract_features
 from .model import Model, load_model
@@ -85,13 +86,25 @@ def _model(model) -> Model:
     return _load_cached(str(js), mtime)
 
 
-def predict(path, *, model=None, threshold: float | None = None) -> Prediction:
-    """Classify one audio file as ``"score"`` or ``"song"``.
+def predict(source, *, sr: float | None = None, stream: int | None = None, model=None,
+            threshold: float | None = None) -> Prediction:
+    """Classify audio as ``"score"`` or ``"song"``.
 
     Parameters
     ----------
-    path : str or os.PathLike
-        Any format libsndfile reads; streamed, so length does not matter.
+    source : path, bytes, file-like, np.ndarray or iterator of np.ndarray
+        What to judge, streamed so length does not matter:
+
+        - an audio or media file: a path, its ``bytes``, or a binary file object
+          (WAV, FLAC, OGG, Opus, MP3, AIFF; AAC/M4A, ALAC, MP4/MOV/MKV/WebM/AVI, WMA,
+          AC-3/E-AC-3 through FFmpeg);
+        - a signal ``y`` with ``sr=``: mono ``(n,)`` or ``(channels, n)`` (librosa's
+          convention; a ``(n, channels)`` array from soundfile must be passed as ``y.T``);
+        - an iterator of such blocks with ``sr=``, analysed in constant memory.
+    sr : number, optional
+        Sample rate of an array or block stream (required for those, not for files).
+    stream : int, optional
+        Which audio stream of a media file, counting from 0 (default: the first).
     model : Model, path or None
         Default: the shipped model in ``models/``.
     threshold : float, optional
@@ -100,28 +113,38 @@ def predict(path, *, model=None, threshold: float | None = None) -> Prediction:
     Returns
     -------
     Prediction
+        ``path`` is the file's path, or ``"<array>"``, ``"<stream>"``, ``"<bytes>"``.
 
     Raises
     ------
     scoresong.AudioError
-        The file cannot be analysed (the subclass and message say why).
+        The audio cannot be analysed (the subclass and message say why).
+    ValueError, TypeError
+        An array of the wrong shape or dtype, or a missing / invalid ``sr``.
 
     Examples
     --------
     >>> import scoresong
     >>> scoresong.predict("cue.ogg")  # doctest: +SKIP
     Prediction(path='cue.ogg', label='score', probability=0.03, duration=212.4, ...)
+    >>> y, sr = soundfile.read("cue.ogg", dtype="float32")  # doctest: +SKIP
+    >>> scoresong.predict(y.T, sr=sr)  # doctest: +SKIP
+    Prediction(path='<array>', label='score', probability=0.03, duration=212.4, ...)
     """
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be a probability in [0, 1], got {threshold!r}")
     m = _model(model)
-    f = extract_features(path)
+    f = extract_features(source, sr, stream=stream)
     p = float(m.song_probability(f.values)[0])
     thr = m.threshold if threshold is None else threshold
-    return Prediction(str(path), "song" if p >= thr else "score", round(p, 4), round(f.duration, 3), m.version)
+    return Prediction(audio.source_name(source), "song" if p >= thr else "score", round(p, 4),
+                      round(f.duration, 3), m.version)
 
 
-def predict_proba(path, *, model=None) -> float:
-    """Calibrated probability that ``path`` is a song."""
-    return predict(path, model=model).probability
+def predict_proba(source, *, sr: float | None = None, stream: int | None = None, model=None
+                  ) -> float:
+    """Calibrated probability that ``source`` (see :func:`predict`) is a song."""
+    return predict(source, sr=sr, stream=stream, model=model).probability
 
 
 def _safe(path, model, threshold=None, explain=False):
@@ -200,18 +223,6 @@ def _require_dask_client():
                          "distributed.Client(address) first") from None
 
 
-AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".caf", ".w64", ".rf64"}
-
-
-def discover(paths: Iterable) -> list[str]:
-    """Expand directories recursively into the audio files they hold (sorted)."""
-    out = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            for root, _, files in os.walk(p):
-                out.extend(str(Path(root) / f) for f in sorted(files)
-                           if Path(f).suffix.lower() in AUDIO_EXTENSIONS)
-        else:
-            out.append(str(p))
-    return out
+# Discovery lives with audio I/O; kept importable from here for existing callers.
+AUDIO_EXTENSIONS = audio.AUDIO_EXTENSIONS
+discover = audio.discover

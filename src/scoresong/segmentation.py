@@ -276,16 +276,24 @@ def _window_vectors(values: np.ndarray, silent: np.ndarray, width: int,
     return np.concatenate([mean, p90], axis=1).astype(np.float32), any_sound
 
 
-def timeline(path, *, model=None, window: float = 3 * SEGMENT_S, hop: float = SEGMENT_S,
+def timeline(source, *, sr: float | None = None, stream: int | None = None, model=None,
+             window: float = 3 * SEGMENT_S, hop: float = SEGMENT_S,
              switch: float = 0.1, song_break: float = 0.2, min_silence: float = 1.0,
              snap: float = 6.0, threshold: float | None = None) -> Timeline:
     """Label a recording over time as score, song or silence.
 
     Parameters
     ----------
-    path : str, os.PathLike or Analysis
-        Any length; streamed in blocks (memory flat). An :class:`Analysis` from
-        :func:`analyse` is used as it is, to try settings without decoding again.
+    source : path, bytes, file-like, np.ndarray, iterator of np.ndarray, or Analysis
+        Any length; streamed in blocks (memory flat). Everything
+        :func:`scoresong.predict` accepts: a media file (path, bytes or file object), a
+        signal ``y`` with ``sr=``, or an iterator of blocks with ``sr=`` (live or very
+        long input, constant memory). An :class:`Analysis` from :func:`analyse` is used
+        as it is, to try settings without decoding again.
+    sr : number, optional
+        Sample rate of an array or block stream.
+    stream : int, optional
+        Which audio stream of a media file (counting from 0; default the first).
     model : Model, path or None
         Default: the shipped model.
     window : float
@@ -329,7 +337,7 @@ def timeline(path, *, model=None, window: float = 3 * SEGMENT_S, hop: float = SE
     from .predict import _model
 
     m = _model(model)
-    an = path if isinstance(path, Analysis) else analyse(path)
+    an = source if isinstance(source, Analysis) else analyse(source, sr=sr, stream=stream)
     return _decide(an, m, window=window, hop=hop, switch=switch, song_break=song_break,
                    min_silence=min_silence, snap=snap, threshold=threshold)
 
@@ -348,15 +356,20 @@ class Analysis:
     vocal: np.ndarray  # (n_cells, len(TRACK_KEYS)) at CELL_RATE
 
 
-def analyse(path) -> Analysis:
-    """Stream ``path`` once through the feature core and keep what the timeline needs."""
-    name = str(path)
+def analyse(source, *, sr: float | None = None, stream: int | None = None) -> Analysis:
+    """Stream ``source`` once through the feature core and keep what the timeline needs.
+
+    ``source``, ``sr`` and ``stream`` are as for :func:`timeline`.
+    """
+    name = audio.source_name(source)
+    blocks = audio.stream(source, source_sr=sr, stream=stream)
+    if audio.is_file_source(source):
+        blocks = audio.prefetch(blocks)
     vals, times, silences, vocal = [], [], [], []
     names = None
     rate = audio.ANALYSIS_SR / HOP
     meter = audio.LevelMeter()
-    for blk in segment_stream(meter.watch(audio.prefetch(audio.stream(path))), audio.ANALYSIS_SR,
-                              keep_frames=True):
+    for blk in segment_stream(meter.watch(blocks), audio.ANALYSIS_SR, keep_frames=True):
         names = blk.names
         vals.append(blk.values)
         times.append(blk.times)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
-from os import PathLike
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -202,21 +201,28 @@ def aggregate(segment_values: np.ndarray, segment_names: tuple[str, ...]
     return values, names, silent
 
 
-def extract_features(path_or_y, sr: int | None = None, *, frames: bool = False,
-                     offset: float = 0.0, duration: float | None = None) -> Features:
-    """Named feature vector of a file or a signal.
+def extract_features(source, sr: float | None = None, *, frames: bool = False,
+                     offset: float = 0.0, duration: float | None = None,
+                     stream: int | None = None) -> Features:
+    """Named feature vector of a file, bytes, a signal or a stream of blocks.
 
     Parameters
     ----------
-    path_or_y : str, os.PathLike or np.ndarray
-        An audio file (streamed in blocks, memory bounded) or a mono signal ``y``.
-    sr : int
-        Sample rate of ``y`` (ignored for a path). A signal at another rate than
-        :data:`~scoresong.audio.ANALYSIS_SR` is resampled.
+    source : path, bytes, file-like, np.ndarray or iterator of np.ndarray
+        An audio or media file (a path, its bytes or a binary file object; streamed in
+        blocks, memory bounded), a signal ``y`` (mono ``(n,)`` or ``(channels, n)``,
+        librosa's convention), or an iterator of such blocks (constant memory). See
+        :mod:`scoresong.audio`.
+    sr : number, optional
+        Sample rate of ``y`` or of the blocks (required for those; leave it out for files,
+        whose rate is read from the file). Any rate from 4 kHz up is resampled to
+        :data:`~scoresong.audio.ANALYSIS_SR`.
     frames : bool
-        Keep frame-level values (memory then grows with the file's length).
+        Keep frame-level values (memory then grows with the length).
     offset, duration : float
-        Excerpt of the file to analyse, in seconds.
+        Excerpt to analyse, in seconds.
+    stream : int, optional
+        Which audio stream of a media file (counting from 0; default the first).
 
     Returns
     -------
@@ -227,34 +233,24 @@ def extract_features(path_or_y, sr: int | None = None, *, frames: bool = False,
     ------
     scoresong.AudioError
         Unreadable, empty, too short, non-finite or all-silent input.
+    ValueError, TypeError
+        An array or block of the wrong shape or dtype, or a missing / invalid ``sr``.
 
     Examples
     --------
     >>> f = extract_features("cue.ogg")            # doctest: +SKIP
+    >>> f = extract_features(y, sr=44100)          # doctest: +SKIP
     >>> f.as_dict()["vocal.vibrato_frames_frac:p90"]  # doctest: +SKIP
     0.02
     """
     target = audio.ANALYSIS_SR
-    if isinstance(path_or_y, (str, PathLike)):
-        name = str(path_or_y)
-        # Decode the next block on another core while this one is analysed.
-        blocks = audio.prefetch(audio.stream(path_or_y, sr=target, offset=offset, duration=duration))
-    else:
-        name = "<array>"
-        if sr is None:
-            raise TypeError("sr is required when passing a signal")
-        y = np.asarray(path_or_y, dtype=np.float32)
-        if y.ndim == 2:
-            y = y.mean(axis=0 if y.shape[0] < y.shape[1] else 1)
-        if sr != target:
-            import soxr
-
-            y = soxr.resample(y, sr, target, quality="MQ").astype(np.float32)
-        a = int(offset * target)
-        y = y[a: None if duration is None else a + int(duration * target)]
-        # Finiteness only here; length and silence are checked once below, as for files.
-        audio.check_signal(y, target, path=name, min_duration=0.0, check_silence=False)
-        blocks = (y[i:i + target * 60] for i in range(0, y.size, target * 60))
+    name = audio.source_name(source)
+    blocks = audio.stream(source, sr=target, source_sr=sr, offset=offset, duration=duration,
+                          stream=stream)
+    if audio.is_file_source(source):
+        # Decode the next block on another core while this one is analysed (a caller's own
+        # block iterator stays in the caller's thread).
+        blocks = audio.prefetch(blocks)
 
     meter = audio.LevelMeter()
     parts = list(segment_stream(meter.watch(blocks), target, keep_frames=frames))
