@@ -8,7 +8,7 @@ Prediction(path='cue.ogg', label='score', probability=0.031, duration=212.4, mod
 __version__ = "0.1.0"
 
 from .audio import (AudioError, AudioFileNotFoundError, CorruptAudioError, EmptyAudioError,  # noqa: E402
-                    NonFiniteAudioError, NotAudioError, SilentAudioError, TooShortAudioError,
+                    NoAudioStreamError, NonFiniteAudioError, NotAudioError, SilentAudioError, TooShortAudioError,
                     UnreadableAudioError, UnsupportedAudioError)
 from .features import FEATURE_SCHEMA_VERSION, Features, extract_features  # noqa: E402
 from .model import (ModelError, ModelIntegrityError, ModelSchemaError, ScoreSongClassifier,  # noqa: E402
@@ -23,19 +23,20 @@ def train(corpus, **kwargs):
     return _train(corpus, **kwargs)
 
 
-def explain(path_or_features, **kwargs):
-    """The features that pushed the decision on a file; see :func:`scoresong.explanation.explain`."""
+def explain(source, **kwargs):
+    """The features that pushed the decision on a file, an array (``sr=``) or a block stream;
+    see :func:`scoresong.explanation.explain`."""
     from .explanation import explain as _explain
 
-    return _explain(path_or_features, **kwargs)
+    return _explain(source, **kwargs)
 
 
-def timeline(path, **kwargs):
-    """Label a long recording over time (score / song / silence); see
-    :func:`scoresong.segmentation.timeline`."""
+def timeline(source, **kwargs):
+    """Label a long recording (a file, an array with ``sr=`` or a block stream) over time
+    (score / song / silence); see :func:`scoresong.segmentation.timeline`."""
     from .segmentation import timeline as _timeline
 
-    return _timeline(path, **kwargs)
+    return _timeline(source, **kwargs)
 
 
 def read_corpus(corpus, **kwargs):
@@ -58,6 +59,6 @@ __all__ = [
     "Prediction", "PredictionFailure", "Features", "ScoreSongClassifier", "FEATURE_SCHEMA_VERSION",
     "AudioError", "AudioFileNotFoundError", "UnreadableAudioError", "NotAudioError",
     "CorruptAudioError", "EmptyAudioError", "TooShortAudioError", "SilentAudioError",
-    "NonFiniteAudioError", "UnsupportedAudioError",
+    "NonFiniteAudioError", "UnsupportedAudioError", "NoAudioStreamError",
     "ModelError", "ModelIntegrityError", "ModelSchemaError", "UnsafeModelError",
 ]

@@ -25,7 +25,7 @@ from . import __version__
 
 def _cmd_predict(a) -> int:
     from .batch import run_batch
-    from .predict import discover
+    from .audio import discover
 
     paths = discover(a.files)
     if not paths:
