@@ -136,7 +136,8 @@ class _Writer:
 
 def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: bool = False,
               model=None, n_jobs: int = 1, backend: str | None = None, threshold: float | None = None,
-              explain: bool = False, progress: bool | None = None, on_error=None) -> BatchSummary:
+              explain: bool = False, progress: bool | None = None, on_error=None,
+              stream: int | None = None) -> BatchSummary:
     """Classify files and stream each result to ``output`` as soon as it is ready.
 
     Parameters
@@ -150,7 +151,7 @@ def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: b
         on standard output.
     resume : bool
         Skip paths already in ``output`` and append to it.
-    model, n_jobs, backend, threshold, explain
+    model, n_jobs, backend, threshold, explain, stream
         As for :func:`scoresong.predict_many`.
     progress : bool, optional
         Progress bar on standard error (needs ``tqdm``); default: when it is a terminal.
@@ -176,7 +177,7 @@ def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: b
         paths = todo
     writer = _Writer(output, fmt, resume)
     it = predict_many(paths, model=model, n_jobs=n_jobs, backend=backend, ordered=False,
-                      threshold=threshold, explain=explain)
+                      threshold=threshold, explain=explain, stream=stream)
     if progress is None:
         progress = sys.stderr.isatty()
     bar = None

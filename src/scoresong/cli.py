@@ -6,9 +6,12 @@
                     [--jobs N] [--cache DIR] [--no-eval]
     scoresong evaluate MODEL CORPUS [-o REPORT_STEM] [--groups COLUMN] [--label NAME=LABEL]...
                        [--threshold P] [--jobs N] [--cache DIR]
-    scoresong explain FILE... [--top N] [--format text|json]
-    scoresong timeline FILE [--format csv|json|cues] [--plot out.png] [--output PATH]
-    scoresong features FILE
+    scoresong explain FILE... [--top N] [--format text|json] [--stream N]
+    scoresong timeline FILE [--format csv|json|cues] [--plot out.png] [--output PATH] [--stream N]
+    scoresong features FILE [--stream N]
+
+FILE may be any audio or media file (WAV, FLAC, OGG, MP3, AAC/M4A, MP4/MOV/MKV/WebM, AC-3...);
+``-`` reads it from standard input. --stream N picks a media file's N-th audio stream.
 
 Exit status: 0 when every file was classified, 1 when any failed, 2 on usage errors.
 """
@@ -21,6 +24,11 @@ import sys
 from pathlib import Path
 
 from . import __version__
+
+
+def _source(arg: str):
+    """A file argument: a path, or ``-`` for standard input (a pipe is decoded by FFmpeg)."""
+    return sys.stdin.buffer if arg == "-" else arg
 
 
 def _cmd_predict(a) -> int:
@@ -46,7 +54,7 @@ def _cmd_predict(a) -> int:
     try:
         s = run_batch(paths, a.output, fmt=fmt, resume=a.resume, model=a.model, n_jobs=a.jobs,
                       backend=backend, threshold=a.threshold, explain=a.explain,
-                      progress=a.progress, on_error=report)
+                      progress=a.progress, on_error=report, stream=a.stream)
     finally:
         if client is not None:
             client.close()
@@ -105,7 +113,7 @@ def _cmd_explain(a) -> int:
     from .explanation import explain
 
     for path in a.files:
-        e = explain(path, model=a.model, top=a.top)
+        e = explain(_source(path), stream=a.stream, model=a.model, top=a.top)
         print(json.dumps(e.to_dict()) if a.format == "json" else str(e))
     return 0
 
@@ -113,7 +121,7 @@ def _cmd_explain(a) -> int:
 def _cmd_timeline(a) -> int:
     from .segmentation import timeline
 
-    tl = timeline(a.file, model=a.model, window=a.window, switch=a.switch,
+    tl = timeline(_source(a.file), stream=a.stream, model=a.model, window=a.window, switch=a.switch,
                   song_break=a.song_break, min_silence=a.min_silence)
     text = {"csv": tl.to_csv, "json": tl.to_json, "cues": tl.cues_csv}[a.format]()
     if a.output:
@@ -129,7 +137,7 @@ def _cmd_timeline(a) -> int:
 def _cmd_features(a) -> int:
     from .features import extract_features
 
-    f = extract_features(a.file)
+    f = extract_features(_source(a.file), stream=a.stream)
     print(json.dumps({"path": a.file, "duration": f.duration, "features": f.as_dict()}, indent=1))
     return 0
 
@@ -154,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on standard error (default: on a terminal)")
     p.add_argument("--model", help="model .json (default: the shipped model)")
+    p.add_argument("--stream", type=int, metavar="N",
+                    help="audio stream of a media file to analyse, counting from 0 (default: the first)")
     p.set_defaults(func=_cmd_predict)
     t = sub.add_parser("train", help="train and evaluate a model on a labelled corpus")
     t.add_argument("corpus", help="CSV manifest (path,label[,group][,weight]...) or folder of label folders")
@@ -180,13 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--cache")
     e.set_defaults(func=_cmd_evaluate)
     x = sub.add_parser("explain", help="which features pushed the decision on each file")
-    x.add_argument("files", nargs="+")
+    x.add_argument("files", nargs="+", help="audio or media files; - reads standard input")
     x.add_argument("--top", type=int, default=8)
     x.add_argument("--format", choices=["text", "json"], default="text")
     x.add_argument("--model")
+    x.add_argument("--stream", type=int, metavar="N",
+                    help="audio stream of a media file to analyse, counting from 0 (default: the first)")
     x.set_defaults(func=_cmd_explain)
     tl = sub.add_parser("timeline", help="where the score, the songs and the silences are in a long file")
-    tl.add_argument("file")
+    tl.add_argument("file", help="audio or media file; - reads standard input")
+    tl.add_argument("--stream", type=int, metavar="N",
+                    help="audio stream of a media file to analyse, counting from 0 (default: the first)")
     tl.add_argument("--format", choices=["csv", "json", "cues"], default="csv",
                     help="segments as CSV or JSON, or a cue list (seq, start, duration, usage BI/BV)")
     tl.add_argument("--output", "-o", help="write here instead of standard output")
@@ -199,7 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--model")
     tl.set_defaults(func=_cmd_timeline)
     f = sub.add_parser("features", help="print a file's named features as JSON")
-    f.add_argument("file")
+    f.add_argument("file", help="audio or media file; - reads standard input")
+    f.add_argument("--stream", type=int, metavar="N",
+                    help="audio stream of a media file to analyse, counting from 0 (default: the first)")
     f.set_defaults(func=_cmd_features)
     return ap
 

@@ -147,20 +147,20 @@ def predict_proba(source, *, sr: float | None = None, stream: int | None = None,
     return predict(source, sr=sr, stream=stream, model=model).probability
 
 
-def _safe(path, model, threshold=None, explain=False):
+def _safe(path, model, threshold=None, explain=False, stream=None):
     try:
         if explain:
             from .explanation import explain as _explain
 
-            return _explain(path, model=_model(model), threshold=threshold)
-        return predict(path, model=model, threshold=threshold)
+            return _explain(path, stream=stream, model=_model(model), threshold=threshold)
+        return predict(path, stream=stream, model=model, threshold=threshold)
     except AudioError as exc:
         return PredictionFailure(str(path), type(exc).__name__, exc.reason)
 
 
 def predict_many(paths: Iterable, *, model=None, n_jobs: int = 1, backend: str | None = None,
-                 ordered: bool = True, threshold: float | None = None, explain: bool = False
-                 ) -> Iterator[Prediction | PredictionFailure]:
+                 ordered: bool = True, threshold: float | None = None, explain: bool = False,
+                 stream: int | None = None) -> Iterator[Prediction | PredictionFailure]:
     """Classify many files; a bad file yields a :class:`PredictionFailure` and the run goes on.
 
     Parameters
@@ -181,6 +181,9 @@ def predict_many(paths: Iterable, *, model=None, n_jobs: int = 1, backend: str |
     explain : bool
         Yield :class:`scoresong.explanation.Explanation` s (decision and reasons) instead of
         :class:`Prediction` s.
+    stream : int, optional
+        Which audio stream of each media file (counting from 0; default the first). A file
+        without that stream is reported as a :class:`PredictionFailure`.
 
     Yields
     ------
@@ -197,7 +200,7 @@ def predict_many(paths: Iterable, *, model=None, n_jobs: int = 1, backend: str |
     if n_jobs == 1 and backend is None:
         m = _model(model)
         for p in paths:
-            yield _safe(p, m, threshold, explain)
+            yield _safe(p, m, threshold, explain, stream)
         return
     from joblib import Parallel, delayed, parallel_config
 
@@ -208,7 +211,7 @@ def predict_many(paths: Iterable, *, model=None, n_jobs: int = 1, backend: str |
     # backend=None keeps whatever joblib.parallel_config the caller has set (loky otherwise).
     with parallel_config(n_jobs=n_jobs, **({"backend": backend} if backend else {})):
         yield from Parallel(return_as="generator" if ordered else "generator_unordered")(
-            delayed(_safe)(p, m, threshold, explain) for p in paths)
+            delayed(_safe)(p, m, threshold, explain, stream) for p in paths)
 
 
 def _require_dask_client():
