@@ -32,6 +32,11 @@ from __future__ import annotations
 
 import io
 import os
+import sys
+import tempfile
+import threading
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -52,6 +57,7 @@ __all__ = [
     "NonFiniteAudioError",
     "UnsupportedAudioError",
     "NoAudioStreamError",
+    "DecoderWarning",
     "AudioInfo",
     "info",
     "load",
@@ -100,7 +106,7 @@ _FFMPEG_EXTENSIONS = frozenset({
 _VIDEO_CONTAINERS = ("mov", "mp4", "matroska", "webm", "avi", "asf", "mpegts", "mpeg", "flv",
                      "ogg", "3gp", "mxf", "nut", "rm")
 #: FFmpeg demuxers whose duration comes from an index (so a shortfall means truncation).
-_INDEXED_CONTAINERS = ("mov", "mp4", "matroska", "webm", "asf")
+_INDEXED_CONTAINERS = ("mov", "mp4", "matroska", "webm", "asf", "avi")
 #: FFmpeg demuxers that "recognise" any text or image: not audio for us.
 _NOT_AUDIO_DEMUXERS = ("tty", "image2", "png_pipe", "jpeg_pipe", "gif", "webp_pipe", "svg_pipe",
                        "bmp_pipe", "srt", "webvtt", "ass", "subviewer", "json")
@@ -153,6 +159,71 @@ class UnsupportedAudioError(AudioError):
 
 class NoAudioStreamError(AudioError):
     """A media file (e.g. a video) with no audio stream, or not the one asked for."""
+
+
+class DecoderWarning(UserWarning):
+    """A decoder reported damage it worked around (e.g. an MP3 frame it skipped).
+
+    Decoders print such notes on the process's standard error; scoresong captures them and
+    issues them as warnings naming the file, so nothing reaches the terminal unasked and a
+    caller can filter them or turn them into errors (``warnings.simplefilter("error",
+    DecoderWarning)``).
+    """
+
+
+_FD2_LOCK = threading.Lock()
+
+
+@contextmanager
+def _decoder_notes(name: str, seen: list | None = None):
+    """Capture what C decoders write to file descriptor 2 and re-issue it as warnings.
+
+    libsndfile's MP3 decoder (mpg123) prints notes such as "Illegal Audio-MPEG-Header"
+    straight to the process's stderr. While a libsndfile call runs, fd 2 points at a
+    temporary file (one call at a time, under a lock); lines that look like decoder notes
+    become one :class:`DecoderWarning`, anything else is written back to stderr.
+    """
+    with _FD2_LOCK:
+        try:
+            sys.stderr.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+        try:
+            saved = os.dup(2)
+        except OSError:  # no fd 2 (some embedded interpreters): nothing to capture
+            yield
+            return
+        tmp = tempfile.TemporaryFile()
+        try:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+            tmp.seek(0)
+            text = tmp.read().decode("utf-8", "replace")
+        finally:
+            os.close(saved)
+            tmp.close()
+    if not text:
+        return
+    notes, other = [], []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        (notes if line.startswith(("Note:", "Warning:", "Error:", "[")) else other).append(line)
+    if other:
+        try:
+            sys.stderr.write("\n".join(other) + "\n")
+        except (AttributeError, OSError, ValueError):
+            pass
+    if notes:
+        msg = "; ".join(n.split(":", 1)[-1].strip() if n.startswith(("Note:", "Warning:", "Error:"))
+                        else n for n in notes[:6])
+        more = f" (+{len(notes) - 6} more)" if len(notes) > 6 else ""
+        warnings.warn(DecoderWarning(f"{name}: decoder: {msg}{more}"), stacklevel=3)
+        if seen is not None:
+            seen.append(msg)
 
 
 @dataclass(frozen=True)
@@ -211,12 +282,14 @@ def _check_rate(sr, name: str) -> int:
     return int(sr)
 
 
-def _channels_first(x, name: str, *, what: str = "y") -> np.ndarray:
+def _channels_first(x, name: str, *, what: str = "y", channels: int | None = None) -> np.ndarray:
     """``x`` as a ``(channels, n)`` floating array (a view where possible), or a clear error.
 
     Follows librosa: a 1-D array is mono, a 2-D array is ``(channels, n)``. A 2-D array
     whose first axis is longer than its second, or longer than :data:`MAX_CHANNELS`, is
     refused instead of guessed: it is most likely ``(n, channels)`` as soundfile returns.
+    In a block stream, once the first block has fixed ``channels``, a later block with that
+    many rows is accepted however short it is.
     """
     if not isinstance(x, np.ndarray):
         if isinstance(x, (str, bytes)) or not hasattr(x, "__len__"):
@@ -233,7 +306,7 @@ def _channels_first(x, name: str, *, what: str = "y") -> np.ndarray:
         raise ValueError(f"{name}: {what} must be mono (n,) or multichannel (channels, n), "
                          f"got {x.ndim} dimensions {x.shape}")
     ch, n = x.shape
-    if ch > n or ch > MAX_CHANNELS:
+    if (ch > n and ch != channels) or ch > MAX_CHANNELS:
         raise ValueError(
             f"{name}: {what} has shape {x.shape}: scoresong follows librosa's (channels, n) "
             f"convention and will not guess which axis holds the channels; for soundfile's "
@@ -331,7 +404,8 @@ def _open(source, name: str, *, stream: int | None = None) -> _Opened:
     sf_exc = None
     if pos is not None or isinstance(target, str):
         try:
-            f = sf.SoundFile(target)
+            with _decoder_notes(name):
+                f = sf.SoundFile(target)
         except sf.LibsndfileError as exc:
             sf_exc = exc
         except (OSError, RuntimeError) as exc:
@@ -401,8 +475,18 @@ def _sf_unrecognised(exc) -> bool:
 
 
 def _av_reason(exc) -> str:
-    msg = getattr(exc, "strerror", None) or str(exc)
-    return str(msg).split(": '")[0]
+    msg = str(getattr(exc, "strerror", None) or exc).split(": '")[0]
+    if msg.startswith("Error number"):  # FFmpeg codes without a message of their own
+        return f"undecodable data, FFmpeg error {getattr(exc, 'errno', '?')}"
+    return msg
+
+
+def _av_duration(op: _Opened) -> float:
+    """Seconds the container declares for the audio stream (0 when it does not say)."""
+    st = op.stream
+    if st.duration and st.time_base:
+        return float(st.duration * st.time_base)
+    return op.handle.duration / 1e6 if op.handle.duration else 0.0
 
 
 def _av_rate_channels(op: _Opened) -> tuple[int, int]:
@@ -442,8 +526,7 @@ def info(source) -> AudioInfo:
                              str(f.format), str(f.subtype))
         sr, ch = _av_rate_channels(op)
         st = op.stream
-        dur = float(st.duration * st.time_base) if st.duration else (
-            op.handle.duration / 1e6 if op.handle.duration else 0.0)
+        dur = _av_duration(op)
         return AudioInfo(name, sr, ch, int(round(dur * sr)), op.handle.format.name.split(",")[0].upper(),
                          st.codec_context.name.upper())
     finally:
@@ -465,11 +548,17 @@ def _sf_blocks(f: sf.SoundFile, name: str, *, start: int, remaining: int | None,
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise CorruptAudioError(name, f"cannot seek to {start / src_sr:.1f} s ({exc})") from exc
     frames_per_block = max(4096, min(frames_per_block, _BLOCK_BYTES // (4 * f.channels)))
+    # Only libsndfile's MP3 decoder talks on stderr; other formats skip the capture.
+    is_mp3 = str(f.format) in ("MP3", "MPEG")
+    notes = _decoder_notes if is_mp3 else _no_notes
+    seen: list = []
+    reads_to_end = remaining is None
     n_read = 0
     while remaining is None or remaining > 0:
         want = frames_per_block if remaining is None else min(frames_per_block, remaining)
         try:
-            block = f.read(want, dtype="float32", always_2d=True)
+            with notes(name, seen):
+                block = f.read(want, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
             raise CorruptAudioError(
                 name, f"decoding failed after {n_read / src_sr:.1f} s ({exc})") from exc
@@ -481,6 +570,19 @@ def _sf_blocks(f: sf.SoundFile, name: str, *, start: int, remaining: int | None,
             yield _to_mono(block)
         if n < want:
             break
+    # Decoding that stops well short of the header's length is damage, not a short file
+    # (an MP3's length is an estimate unless its decoder reported damage).
+    declared = int(f.frames) - start if f.seekable() else 0
+    if (reads_to_end and declared > 0 and (not is_mp3 or seen)
+            and n_read < 0.9 * declared - 0.5 * src_sr):
+        why = f"; decoder: {seen[0]}" if seen else ""
+        raise CorruptAudioError(name, f"decoding stopped at {n_read / src_sr:.1f} s of the "
+                                      f"{declared / src_sr:.1f} s the header declares{why}")
+
+
+@contextmanager
+def _no_notes(name: str, seen: list | None = None):
+    yield
 
 
 def _frame_planar(frame) -> np.ndarray:
@@ -532,7 +634,7 @@ def _av_blocks(op: _Opened, name: str, *, frames_per_block: int) -> Iterator[np.
     # A container with an index declares its length: a large shortfall is a truncated file
     # (FFmpeg stops quietly at the end of the data it has).
     fmt = container.format.name or ""
-    declared = float(st.duration * st.time_base) if st.duration else 0.0
+    declared = _av_duration(op)
     got = n_total / src_sr
     if declared and any(c in fmt for c in _INDEXED_CONTAINERS) and got < 0.9 * declared - 0.5:
         raise CorruptAudioError(name, f"truncated: {got:.1f} s of audio decoded, the container "
@@ -548,7 +650,7 @@ def _array_blocks(x: np.ndarray, *, frames_per_block: int) -> Iterator[np.ndarra
 def _iter_blocks(blocks: Iterable, name: str) -> Iterator[np.ndarray]:
     channels = None
     for k, b in enumerate(blocks):
-        x = _channels_first(b, name, what=f"block {k}")
+        x = _channels_first(b, name, what=f"block {k}", channels=channels)
         if x.shape[1] == 0:
             continue
         if channels is None:
