@@ -1,0 +1,132 @@
+"""Media files read through FFmpeg (PyAV): speed on AAC and memory on a long video.
+
+    python benchmarks/bench_media.py SOURCE_AUDIO [--long-minutes 180] [--repeat 3]
+
+1. Encodes 4 minutes of SOURCE_AUDIO as AAC in an .m4a (stereo, 44.1 kHz, 160 kbit/s) and
+   runs ``bench_hotpath.py`` on it: end to end against that file's own floor (FFmpeg
+   decode + resample + one STFT).
+2. Writes a 10-minute and a ``--long-minutes`` MP4 (a small H.264 video track and an AAC
+   track, the audio looping SOURCE_AUDIO), streaming so the files never sit in memory, and
+   measures the peak RSS of ``scoresong.predict`` on each in a fresh process: memory must
+   not grow with the length of a film.
+
+Results are printed as Markdown and written to ``benchmarks/results/media-*.md|json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import bench_hotpath  # noqa: E402
+
+
+def source_signal(path, rate: int, seconds: float) -> np.ndarray:
+    """``seconds`` of SOURCE_AUDIO as stereo float32 ``(2, n)`` at ``rate``."""
+    from scoresong import audio
+
+    y, _ = audio.load(path, sr=rate, duration=seconds)
+    return np.stack([y, y])
+
+
+def write_media(path: Path, audio_2ch: np.ndarray, rate: int, minutes: float, *, fmt: str,
+                video: bool, bit_rate: int = 160_000) -> Path:
+    """Stream ``minutes`` of ``audio_2ch`` (looped) into an AAC track (+ a 64x48 video)."""
+    import av
+
+    n_total = int(minutes * 60 * rate)
+    with av.open(str(path), "w", format=fmt) as out:
+        vs = None
+        if video:
+            vs = out.add_stream("libx264", rate=2)
+            vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+            vs.options = {"preset": "ultrafast"}
+        st = out.add_stream("aac", rate=rate, layout="stereo")
+        st.bit_rate = bit_rate
+        fs = 1024
+        src_n = audio_2ch.shape[1] - audio_2ch.shape[1] % fs
+        pos = 0
+        next_video = 0.0
+        img = np.full((48, 64, 3), 100, np.uint8)
+        k_video = 0
+        while pos < n_total:
+            i = pos % src_n
+            fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio_2ch[:, i:i + fs]), format="fltp",
+                                            layout="stereo")
+            fr.sample_rate, fr.pts, fr.time_base = rate, pos, Fraction(1, rate)
+            for pkt in st.encode(fr):
+                out.mux(pkt)
+            pos += fs
+            if vs is not None and pos / rate >= next_video:
+                vf = av.VideoFrame.from_ndarray(img, format="rgb24")
+                vf.pts = k_video
+                k_video += 1
+                next_video += 0.5
+                for pkt in vs.encode(vf):
+                    out.mux(pkt)
+        for pkt in st.encode(None):
+            out.mux(pkt)
+        if vs is not None:
+            for pkt in vs.encode(None):
+                out.mux(pkt)
+    return path
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("source", help="any audio file the music is taken from (4 minutes or longer is best)")
+    ap.add_argument("--long-minutes", type=float, default=180.0)
+    ap.add_argument("--short-minutes", type=float, default=10.0)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    a = ap.parse_args(argv)
+
+    tmp = Path(tempfile.mkdtemp(prefix="scoresong-media-"))
+    rate = 44100
+    sig = source_signal(a.source, rate, 240.0)
+    m4a = write_media(tmp / f"{Path(a.source).stem}.m4a", sig, rate, sig.shape[1] / rate / 60,
+                      fmt="ipod", video=False)
+    print(f"wrote {m4a} ({m4a.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
+    bench_hotpath.main([str(m4a), "--repeat", str(a.repeat), "--long-minutes", "0", "--no-naive",
+                        "--out", str(a.out)])
+
+    mem, secs, sizes = {}, {}, {}
+    for minutes in (a.short_minutes, a.long_minutes):
+        p = write_media(tmp / f"film-{minutes:.0f}min.mp4", sig, rate, minutes, fmt="mp4", video=True)
+        sizes[minutes] = p.stat().st_size / 1e6
+        t0 = time.perf_counter()
+        mem[minutes] = bench_hotpath.peak_rss_mb(f"import scoresong; scoresong.predict({str(p)!r})")
+        secs[minutes] = time.perf_counter() - t0
+        p.unlink()
+    ratio = mem[a.long_minutes] / mem[a.short_minutes]
+    lines = ["# Media files through FFmpeg: memory on a long video", "",
+             f"- machine: {bench_hotpath.machine()}", f"- {time.strftime('%Y-%m-%d')}", "",
+             "| MP4 (H.264 video + AAC stereo 44.1 kHz) | size MB | peak RSS MB | seconds (incl. process start) | × real time |",
+             "|---|---:|---:|---:|---:|"]
+    for minutes in (a.short_minutes, a.long_minutes):
+        lines.append(f"| {minutes:.0f} minutes | {sizes[minutes]:.0f} | {mem[minutes]:.0f} | "
+                     f"{secs[minutes]:.1f} | {minutes * 60 / secs[minutes]:.0f} |")
+    lines += ["", f"Peak memory, {a.long_minutes:.0f} min / {a.short_minutes:.0f} min: **{ratio:.3f}**"]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "media-long-mp4.md").write_text(text)
+    (a.out / "media-long-mp4.json").write_text(json.dumps(
+        {"machine": bench_hotpath.machine(), "peak_rss_mb": mem, "seconds": secs, "size_mb": sizes,
+         "ratio": ratio}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
