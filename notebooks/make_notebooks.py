@@ -46,6 +46,21 @@ print(f"model {model.version}, threshold {model.threshold:.3f}")
 for f in files:
     r = scoresong.predict(f)
     print(f"{r.label:5}  P(song) = {r.probability:.3f}   {f.name}")"""),
+    ("md", """## Audio already in memory
+
+The same calls take a signal (`y` with `sr=`, librosa's `(n,)` or `(channels, n)`), the bytes
+of a file, a file object, or an iterator of blocks (live or very long input, constant memory).
+The answer is the same as for the path."""),
+    ("code", """import io
+
+import soundfile as sf
+
+f = DATA / "song_allison-sung-over-armygeddon.ogg"
+y, sr = sf.read(f, dtype="float32")          # mono here; soundfile's (n, channels) would be passed as y.T
+blocks = (y[i:i + 4000] for i in range(0, y.size, 4000))
+for source, kw in [(f, {}), (y, {"sr": sr}), (f.read_bytes(), {}), (io.BytesIO(f.read_bytes()), {}), (blocks, {"sr": sr})]:
+    r = scoresong.predict(source, **kw)
+    print(f"{r.path if r.path.startswith('<') else 'path':8}  {r.label:5}  P(song) = {r.probability:.4f}")"""),
     ("md", """## Sung against spoken: the same voice over the same backing
 
 Two excerpts share the backing and the speaker; in one the words are sung, in the other spoken.
