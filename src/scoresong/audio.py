@@ -619,16 +619,19 @@ def _av_blocks(op: _Opened, name: str, *, frames_per_block: int) -> Iterator[np.
             if frame.sample_rate != src_sr:
                 raise UnsupportedAudioError(name, f"the sample rate changes mid-stream "
                                                   f"({src_sr} -> {frame.sample_rate} Hz)")
-            mono = _planar_mono(_frame_planar(frame))
-            pending.append(mono)
-            n_pending += mono.size
-            n_total += mono.size
-            if n_pending >= frames_per_block:
-                out = np.concatenate(pending) if len(pending) > 1 else pending[0]
+            x = _frame_planar(frame)
+            if pending and x.shape[0] != pending[-1].shape[0]:  # the layout changed (5.1 <-> 2.0)
+                yield _planar_mono(np.concatenate(pending, axis=1))
                 pending, n_pending = [], 0
-                yield out
+            pending.append(x)
+            n_pending += x.shape[1]
+            n_total += x.shape[1]
+            if n_pending >= frames_per_block:
+                # Mix once per block, not once per 1024-sample frame.
+                yield _planar_mono(np.concatenate(pending, axis=1))
+                pending, n_pending = [], 0
     if pending:
-        yield np.concatenate(pending)
+        yield _planar_mono(np.concatenate(pending, axis=1))
     if n_total == 0:
         raise EmptyAudioError(name, "the audio stream holds no samples")
     # A container with an index declares its length: a large shortfall is a truncated file
