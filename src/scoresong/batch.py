@@ -20,7 +20,7 @@ from typing import Iterable
 
 from .predict import PredictionFailure, predict_many
 
-__all__ = ["run_batch", "BatchSummary", "completed_paths", "FIELDS"]
+__all__ = ["run_batch", "BatchSummary", "completed_paths", "read_results", "to_dataframe", "FIELDS"]
 
 #: Columns of a CSV result file (JSON Lines records carry the same keys).
 FIELDS = ["path", "label", "probability", "duration", "model_version", "error", "reason"]
@@ -85,6 +85,71 @@ def completed_paths(output, *, fmt: str | None = None) -> set[str]:
                 continue
         return out
     return {r["path"] for r in csv.DictReader(io.StringIO(text)) if r.get("path")}
+
+
+def _import_pandas():
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise ImportError('results as a DataFrame need pandas: pip install "scoresong[pandas]"') from exc
+    return pd
+
+
+#: Text columns of a result DataFrame (pandas' nullable "string" dtype: <NA> where empty).
+_TEXT = ("path", "label", "model_version", "error", "reason")
+
+
+def to_dataframe(results):
+    """Results as a :class:`pandas.DataFrame` (needs ``pip install "scoresong[pandas]"``).
+
+    Parameters
+    ----------
+    results : iterable
+        :class:`~scoresong.Prediction`, :class:`~scoresong.PredictionFailure` or
+        explanation objects (what :func:`scoresong.predict_many` yields), or record dicts
+        with the keys of :data:`FIELDS` (as in a result file).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per result, failures included, columns :data:`FIELDS` (plus ``explanation``,
+        a list of ``{"feature", "effect"}`` per row, when any result has one): ``path``,
+        ``label``, ``model_version``, ``error`` and ``reason`` of dtype ``string`` (``<NA>``
+        where empty: the label of a failure, the error of a success), ``probability`` and
+        ``duration`` ``float64`` (``NaN`` for a failure). Select the failures with
+        ``df[df.error.notna()]``.
+    """
+    pd = _import_pandas()
+    recs = [r if isinstance(r, dict) else _record(r) for r in results]
+    cols = list(FIELDS) + (["explanation"] if any("explanation" in r for r in recs) else [])
+    df = pd.DataFrame({c: [r.get(c) for r in recs] for c in cols}, columns=cols)
+    for c in _TEXT:
+        df[c] = pd.Series([None if v is None or v == "" else str(v) for v in df[c]], index=df.index,
+                          dtype="string")
+    for c in ("probability", "duration"):
+        df[c] = pd.Series([None if v is None or v == "" else float(v) for v in df[c]], index=df.index,
+                          dtype="float64")
+    return df
+
+
+def _file_records(path, fmt: str | None = None) -> list[dict]:
+    p = Path(path)
+    text = _complete_lines(p).decode("utf-8")
+    if _fmt(path, fmt) == "jsonl":
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def read_results(path, *, fmt: str | None = None):
+    """A result file of :func:`run_batch` (``scoresong predict --output``) as a DataFrame.
+
+    CSV or JSON Lines (from the suffix, as when written, or ``fmt``); a line cut short by a
+    crash at the end of the file is dropped, as ``resume`` does. Needs
+    ``pip install "scoresong[pandas]"``; the columns and dtypes are those of
+    :func:`to_dataframe`.
+    """
+    _import_pandas()
+    return to_dataframe(_file_records(path, fmt))
 
 
 class _Writer:

@@ -7,7 +7,8 @@
     scoresong evaluate MODEL CORPUS [-o REPORT_STEM] [--groups COLUMN] [--label NAME=LABEL]...
                        [--threshold P] [--jobs N] [--cache DIR]
     scoresong explain FILE... [--top N] [--format text|json] [--stream N]
-    scoresong timeline FILE [--format csv|json|cues] [--plot out.png] [--output PATH] [--stream N]
+    scoresong timeline FILE [--format csv|json|cues|audacity|jams] [--plot out.png] [--output PATH]
+                       [--stream N]
     scoresong features FILE [--stream N]
 
 FILE may be any audio or media file (WAV, FLAC, OGG, MP3, AAC/M4A, MP4/MOV/MKV/WebM, AC-3...);
@@ -119,11 +120,18 @@ def _cmd_explain(a) -> int:
 
 
 def _cmd_timeline(a) -> int:
-    from .segmentation import timeline
+    from .segmentation import _import_jams, timeline
 
+    if a.format == "jams":
+        try:
+            _import_jams()  # before the analysis, not after it
+        except ImportError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     tl = timeline(_source(a.file), stream=a.stream, model=a.model, window=a.window, switch=a.switch,
                   song_break=a.song_break, min_silence=a.min_silence)
-    text = {"csv": tl.to_csv, "json": tl.to_json, "cues": tl.cues_csv}[a.format]()
+    text = {"csv": tl.to_csv, "json": tl.to_json, "cues": tl.cues_csv, "audacity": tl.to_audacity,
+            "jams": lambda: tl.to_jams().dumps(indent=1) + "\n"}[a.format]()
     if a.output:
         Path(a.output).write_text(text)
     else:
@@ -201,8 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("file", help="audio or media file; - reads standard input")
     tl.add_argument("--stream", type=int, metavar="N",
                     help="audio stream of a media file to analyse, counting from 0 (default: the first)")
-    tl.add_argument("--format", choices=["csv", "json", "cues"], default="csv",
-                    help="segments as CSV or JSON, or a cue list (seq, start, duration, usage BI/BV)")
+    tl.add_argument("--format", choices=["csv", "json", "cues", "audacity", "jams"], default="csv",
+                    help="segments as CSV or JSON, a cue list (seq, start, duration, usage BI/BV), an "
+                         "Audacity label track, or JAMS (needs scoresong[jams])")
     tl.add_argument("--output", "-o", help="write here instead of standard output")
     tl.add_argument("--plot", help="also draw P(song) over time with the segments shaded (PNG)")
     tl.add_argument("--window", type=float, default=15.36, help="seconds behind each decision")

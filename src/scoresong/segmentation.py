@@ -63,6 +63,23 @@ class Segment:
         return self.end - self.start
 
 
+def _import_jams():
+    """The optional ``jams`` package, or an ImportError that says how to install it."""
+    try:
+        import jams
+    except ImportError as exc:
+        raise ImportError('JAMS export needs the jams package: pip install "scoresong[jams]"') from exc
+    return jams
+
+
+def _label_confidence(seg: Segment) -> float | None:
+    """The model's probability of ``seg``'s label (``None`` for silence)."""
+    if seg.label == "silence" or np.isnan(seg.probability):
+        return None
+    p = float(seg.probability)
+    return round(p if seg.label == "song" else 1.0 - p, 6)
+
+
 def _timecode(t: float) -> str:
     ms = int(round(t * 1000))
     h, ms = divmod(ms, 3_600_000)
@@ -142,6 +159,41 @@ class Timeline:
         w.writeheader()
         w.writerows(self.cues())
         return buf.getvalue()
+
+    def to_audacity(self) -> str:
+        """An Audacity label track: ``start<TAB>end<TAB>label`` per segment, seconds with 6
+        decimals (Audacity: File > Import > Labels...)."""
+        return "".join(f"{s.start:.6f}\t{s.end:.6f}\t{s.label}\n" for s in self.segments)
+
+    def to_jams(self):
+        """The timeline as a :class:`jams.JAMS` (needs ``pip install "scoresong[jams]"``).
+
+        One ``segment_open`` annotation: an observation per segment (``value`` score / song
+        / silence; ``confidence`` the model's probability of that label: P(song) for a song,
+        1 - P(song) for score, ``None`` for silence); the file's duration in
+        ``file_metadata``; scoresong's and the model's versions in ``annotation_metadata``;
+        the threshold in the annotation's ``sandbox``. Write it with ``jam.save(path)``."""
+        jams = _import_jams()
+        from . import __version__
+
+        jam = jams.JAMS()
+        jam.file_metadata.duration = float(self.duration)
+        jam.file_metadata.title = Path(self.path).name
+        ann = jams.Annotation(namespace="segment_open", time=0.0, duration=float(self.duration))
+        for s in self.segments:
+            ann.append(time=float(s.start), duration=float(s.end - s.start), value=s.label,
+                       confidence=_label_confidence(s))
+        meta = ann.annotation_metadata
+        meta.annotator = jams.Sandbox(name="scoresong", version=__version__, model_version=self.model_version)
+        meta.version = self.model_version
+        meta.annotation_tools = f"scoresong {__version__} (model {self.model_version})"
+        meta.data_source = "program"
+        meta.annotation_rules = ("song: a sung or rapped lead vocal with lyrics; score: everything "
+                                 "instrumental, wordless choir and speech over music included; silence: "
+                                 "below -60 dB; confidence: the model's calibrated probability of the label")
+        ann.sandbox.threshold = float(self.threshold)
+        jam.annotations.append(ann)
+        return jam
 
     def plot(self, png, *, title: str | None = None, marks=()) -> Path:
         """P(song) over time with the segments shaded; written to ``png`` (needs matplotlib).
