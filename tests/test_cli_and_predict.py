@@ -42,9 +42,15 @@ def test_shipped_model_metadata():
     assert m.meta["metrics"]["balanced_accuracy"] > 0.5
 
 
-def test_predict_proba_matches_predict():
-    p = EXCERPTS[0]
-    assert scoresong.predict_proba(p) == scoresong.predict(p).probability
+def test_predict_proba_is_the_models_probability_of_the_features():
+    """Computed independently: the shipped model applied to the extracted file vector."""
+    model = scoresong.load_model()
+    for p in EXCERPTS[:3]:
+        expected = float(model.song_probability(scoresong.extract_features(p).values)[0])
+        assert scoresong.predict_proba(p) == pytest.approx(expected, abs=5e-5)  # rounded to 4 places
+        r = scoresong.predict(p, threshold=expected + 1e-3)
+        assert r.label == "score"  # just above its own probability: not a song
+        assert scoresong.predict(p, threshold=max(expected - 1e-3, 0.0)).label == "song"
 
 
 def test_predict_many_reports_bad_files_and_goes_on(tmp_path):

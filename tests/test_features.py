@@ -93,17 +93,58 @@ def test_speechlike_glides_vs_sustained_notes():
 
 
 def test_streaming_in_chunks_equals_short_blocks():
-    # 130 s: three processing chunks; the same signal in one array and from a file must agree.
+    # 130 s: three processing chunks (61.44 s each). The whole array, and the same samples
+    # as a stream of odd-sized blocks (none aligned with a chunk, one ending exactly on the
+    # first boundary), must give the same segments: chunk edges must not show.
     rng = np.random.default_rng(3)
     y = np.concatenate([tone(rng.uniform(150, 500), 5.0, vibrato_hz=rng.uniform(0, 7),
                              vibrato_cents=rng.uniform(0, 60)) for _ in range(26)])
     f = extract_features(y, SR)
     assert f.segment_values.shape[0] == int(np.ceil(y.size / HOP)) // SEGMENT_FRAMES + 1
     assert np.isfinite(f.values).all()
-    # Same values when analysed in two halves' worth of segments (chunk boundaries differ).
-    half = extract_features(y[: 64 * SR], SR)
-    n = half.segment_values.shape[0] - 1  # the last one there is end-aligned
-    np.testing.assert_allclose(f.segment_values[:n], half.segment_values[:n], rtol=1e-4, atol=1e-4)
+    edge = int(61.44 * SR)
+    cuts = [0, 7919, edge, edge + 1, 2 * edge - 4099, 2 * edge + 12345, y.size]
+    blocks = (y[a:b] for a, b in zip(cuts, cuts[1:]))
+    g = extract_features(blocks, SR)
+    assert g.segment_values.shape == f.segment_values.shape
+    np.testing.assert_allclose(g.segment_values, f.segment_values, rtol=1e-4, atol=1e-4)
+    # Chunk edges themselves: see test_chunk_boundaries_do_not_show.
+    # Segments on both sides of each chunk boundary are non-trivial (the test would be
+    # vacuous on silence).
+    seg_s = SEGMENT_FRAMES * HOP / SR
+    for b in (61.44, 122.88):
+        k = int(b // seg_s)
+        assert np.ptp(f.segment_values[k - 1:k + 2], axis=0).max() > 0
+
+
+def _shifted_by_one_segment():
+    """Segment values of a 130 s signal and of the same signal one segment (5.12 s) later:
+    the shift puts every chunk boundary (61.44 s, 122.88 s) in the middle of other content,
+    so segment k of the shifted signal must equal segment k + 1 of the original. Row 0 (the
+    file start, padded) and the last, end-aligned segment are left out."""
+    rng = np.random.default_rng(3)
+    y = np.concatenate([tone(rng.uniform(150, 500), 5.0, vibrato_hz=rng.uniform(0, 7),
+                             vibrato_cents=rng.uniform(0, 60)) for _ in range(26)])
+    f = extract_features(y, SR)
+    h = extract_features(y[SEGMENT_FRAMES * HOP:], SR)
+    n = h.segment_values.shape[0] - 1
+    return h.segment_values[1:n], f.segment_values[2:n + 1], list(f.segment_names)
+
+
+def test_chunk_boundaries_do_not_show():
+    shifted, original, names = _shifted_by_one_segment()
+    keep = [j for j, nm in enumerate(names) if nm != "vocal.contour_len_mean"]
+    np.testing.assert_allclose(shifted[:, keep], original[:, keep], rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.xfail(strict=True, reason="known: a pitch contour longer than the 1.024 s chunk "
+                   "context is cut at a chunk boundary, so vocal.contour_len_mean of the segments "
+                   "next to 61.44 s / 122.88 s depends on where the file starts (found by this test; "
+                   "fixing it changes the features: needs a schema bump and a retrain)")
+def test_contour_length_is_chunk_invariant():
+    shifted, original, names = _shifted_by_one_segment()
+    j = names.index("vocal.contour_len_mean")
+    np.testing.assert_allclose(shifted[:, j], original[:, j], rtol=1e-3, atol=1e-3)
 
 
 def test_file_and_array_give_the_same_features(write):
@@ -120,9 +161,16 @@ def test_frame_values_on_request():
 
 
 def test_short_file_is_one_segment_and_silent_tail_ignored():
-    y = np.concatenate([tone(220, 2.0), np.zeros(SR * 12, np.float32)])
+    y = np.concatenate([tone(220, 6.0), np.zeros(SR * 12, np.float32)])
     f = extract_features(y, SR)
-    assert f.silent_segments.sum() >= 2
+    assert f.silent_segments.sum() >= 2 and (~f.silent_segments).sum() >= 1
+    # The file vector is the mean and 90th percentile over the sounding segments only...
+    sounding = f.segment_values[~f.silent_segments]
+    expected = np.concatenate([sounding.mean(axis=0), np.percentile(sounding, 90, axis=0)])
+    np.testing.assert_allclose(f.values, expected, rtol=1e-6, atol=1e-6)
+    # ... which differs from what the silent segments would have made of it.
+    everything = np.concatenate([f.segment_values.mean(axis=0), np.percentile(f.segment_values, 90, axis=0)])
+    assert not np.allclose(f.values, everything, rtol=1e-3, atol=1e-3)
     only = extract_features(tone(220, 2.0), SR)
     assert only.segment_values.shape[0] == 1
 

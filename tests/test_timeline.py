@@ -65,8 +65,25 @@ def test_an_analysis_gives_the_same_timeline_as_the_file(concatenation):
     path = concatenation[0]
     an = analyse(path)
     assert scoresong.timeline(an).to_records() == scoresong.timeline(path).to_records()
-    # Settings change the decision without decoding again.
-    assert scoresong.timeline(an, song_break=0.0, switch=0.01).path == str(path)
+    # Settings change the decision without decoding again (decoding would now fail).
+    from scoresong import audio as _audio
+
+    def no_decoding(*a, **k):
+        raise AssertionError("timeline(Analysis) decoded the file again")
+
+    orig = _audio.stream
+    _audio.stream = no_decoding
+    try:
+        default = scoresong.timeline(an)
+        strict = scoresong.timeline(an, threshold=0.999)  # nothing is that sure of a song
+        no_gap = scoresong.timeline(an, min_silence=5.0)  # the 3 s gap is too short now
+    finally:
+        _audio.stream = orig
+    assert "song" in {s.label for s in default.segments}
+    assert "song" not in {s.label for s in strict.segments}
+    assert "silence" in {s.label for s in default.segments}
+    assert "silence" not in {s.label for s in no_gap.segments}
+    assert default.path == strict.path == str(path)
 
 
 def test_exports_parse_back(concatenation, tmp_path, capsys):

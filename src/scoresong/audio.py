@@ -535,8 +535,36 @@ def info(source) -> AudioInfo:
 
 # -- native-rate mono blocks from each kind of source ---------------------------------------
 
+def _wav_declared_frames(f: sf.SoundFile, source) -> int:
+    """Frames a RIFF/WAVE header's ``data`` chunk declares (0 if unknown).
+
+    libsndfile quietly shortens a WAV whose data stops early (an interrupted recording or
+    copy) to what is there; the header still says how long it should be.
+    """
+    if str(f.format) != "WAV" or not isinstance(source, (str, os.PathLike)):
+        return 0
+    try:
+        with open(source, "rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError:
+        return 0
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return 0
+    pos, block_align = 12, 0
+    while pos + 8 <= len(head):
+        cid, size = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
+        if cid == b"fmt " and pos + 22 <= len(head):
+            block_align = int.from_bytes(head[pos + 20:pos + 22], "little")
+        if cid == b"data":
+            if block_align <= 0 or size in (0, 0xFFFFFFFF):
+                return 0
+            return size // block_align
+        pos += 8 + size + (size & 1)
+    return 0
+
+
 def _sf_blocks(f: sf.SoundFile, name: str, *, start: int, remaining: int | None,
-               frames_per_block: int) -> Iterator[np.ndarray]:
+               frames_per_block: int, declared: int = 0) -> Iterator[np.ndarray]:
     src_sr = int(f.samplerate)
     if f.channels < 1:
         raise CorruptAudioError(name, "header reports no channels")
@@ -572,7 +600,7 @@ def _sf_blocks(f: sf.SoundFile, name: str, *, start: int, remaining: int | None,
             break
     # Decoding that stops well short of the header's length is damage, not a short file
     # (an MP3's length is an estimate unless its decoder reported damage).
-    declared = int(f.frames) - start if f.seekable() else 0
+    declared = max(int(f.frames), declared) - start if f.seekable() else 0
     if (reads_to_end and declared > 0 and (not is_mp3 or seen)
             and n_read < 0.9 * declared - 0.5 * src_sr):
         why = f"; decoder: {seen[0]}" if seen else ""
@@ -759,7 +787,8 @@ def stream(source, *, sr: int = ANALYSIS_SR, source_sr: float | None = None, off
     try:
         if op is not None and op.kind == "sf":
             native = _sf_blocks(op.handle, name, start=start, remaining=count,
-                                frames_per_block=frames_per_block)
+                                frames_per_block=frames_per_block,
+                                declared=_wav_declared_frames(op.handle, source))
             start = 0  # libsndfile seeks
         elif op is not None:
             native = _av_blocks(op, name, frames_per_block=frames_per_block)
