@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import scoresong
+from scoresong import training
 from scoresong import cli
 from scoresong.cache import extract_items
 from scoresong.dataset import read_corpus
@@ -113,10 +114,18 @@ def test_cache_second_run_extracts_only_new_files_and_survives_moves(tmp_path):
     sf.write(moved / "score" / "album1" / "score10.wav", tone(150, 6.0), SR)
     third = extract_items(read_corpus(moved).items, cache_dir=cache, progress=False)
     assert (third.counts["extracted"], third.counts["cached"]) == (1, 7)
-    # Cached vectors are the vectors.
-    np.testing.assert_array_equal(np.sort(second.X, axis=0)[:6].shape, (6, second.X.shape[1]))
-    fresh = extract_items(read_corpus(moved).items, cache_dir=None, progress=False)
-    np.testing.assert_allclose(np.sort(fresh.X, 0), np.sort(third.X, 0), rtol=0, atol=0)
+    # Cached vectors are the vectors: item by item, what came from the cache equals a fresh
+    # extraction of the same file, exactly.
+    items = read_corpus(moved).items
+    fresh = extract_items(items, cache_dir=None, progress=False)
+    key = lambda ex: {Path(items[i].path).relative_to(moved).as_posix(): x  # noqa: E731
+                      for i, x in zip(ex.ok, ex.X)}
+    third = extract_items(items, cache_dir=cache, progress=False)
+    assert third.counts["cached"] == 8
+    cached, direct = key(third), key(fresh)
+    assert cached.keys() == direct.keys() and len(cached) == 8
+    for k in cached:
+        np.testing.assert_array_equal(cached[k], direct[k], err_msg=k)
 
 
 def test_failures_are_listed_never_raised(tmp_path):
@@ -167,8 +176,20 @@ def test_weights_reach_the_fit_and_the_threshold(tiny_corpus, tmp_path):
     rows = [{"path": str(f), "label": f.parent.parent.name, "group": f.parent.name,
              "weight": "3" if f.parent.parent.name == "song" else "1"} for f in sorted(tiny_corpus.rglob("*.wav"))]
     m = _manifest(tmp_path / "w.csv", rows)
-    model, report = train(m, candidates=("logreg",), evaluate=False, **QUIET)
+    seen = []
+    real_fit = training.ScoreSongClassifier.fit
+
+    def spy(self, X, y, groups=None, sample_weight=None):
+        seen.append((np.asarray(y).copy(), None if sample_weight is None else np.asarray(sample_weight).copy()))
+        return real_fit(self, X, y, groups=groups, sample_weight=sample_weight)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(training.ScoreSongClassifier, "fit", spy)
+        model, report = train(m, candidates=("logreg",), evaluate=False, **QUIET)
     assert report["weighted"] is True
+    # The final fit received the manifest's weights, row for row with the labels.
+    (y_fit, w_fit), = seen
+    np.testing.assert_array_equal(w_fit, np.where(y_fit == "song", 3.0, 1.0))
     assert model.threshold == pytest.approx(0.75)  # weighted song prior: 27 / 36
     assert balanced_threshold(np.array(["song", "score"]), [3, 1]) == 0.75
 
@@ -180,9 +201,31 @@ def test_nested_cv_needs_groups_and_never_sees_the_test_fold():
     with pytest.raises(ValueError, match="at least 3 groups"):
         nested_cv(X, y, np.array(["a", "b"] * 30), candidates=("logreg",), log=lambda m: None)
     g = np.repeat(np.arange(6), 10).astype(str)
-    res = nested_cv(X, y, g, candidates=("logreg",), log=lambda m: None)
-    for f in res["folds"]:
+    # Record the groups every fit and every inner choice receives.
+    fits, inner = [], []
+    real_fit, real_inner = training.ScoreSongClassifier.fit, training._inner_choice
+
+    def spy_fit(self, X_, y_, groups=None, sample_weight=None):
+        fits.append(set(np.asarray(groups).tolist()) if groups is not None else None)
+        return real_fit(self, X_, y_, groups=groups, sample_weight=sample_weight)
+
+    def spy_inner(X_, y_, groups, *a, **k):
+        inner.append(set(np.asarray(groups).tolist()))
+        return real_inner(X_, y_, groups, *a, **k)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(training.ScoreSongClassifier, "fit", spy_fit)
+        mp.setattr(training, "_inner_choice", spy_inner)
+        res = nested_cv(X, y, g, candidates=("logreg", "hgb"), outer=3, inner=2, log=lambda m: None)
+    assert len(res["folds"]) == 3 and len(inner) == 3
+    outer_fits = [f for f in fits if f is not None and len(f) == 4]  # 6 groups, 2 held out per fold
+    assert len(outer_fits) == 3
+    for f, inner_groups, fit_groups in zip(res["folds"], inner, outer_fits):
         test = set(f["test_groups"])
+        assert len(test) == 2
+        assert not test & inner_groups, "the inner model choice saw a test group"
+        assert not test & fit_groups, "the fold's model was fitted on a test group"
+        assert inner_groups | test == set(g.tolist())
         assert f["threshold"] == pytest.approx(np.mean(y[~np.isin(g, list(test))] == "song"))
     assert evaluate_predictions(y, res["p_song"], threshold=res["threshold"])["roc_auc"] > 0.9
 
