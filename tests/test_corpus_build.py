@@ -1,7 +1,9 @@
 """End to end: build a tiny corpus from real Debian packages (real download, no mocks).
 
 One small score package (pushover-data, 32 MB) and one voice pack (asterisk-core-sounds-en-wav,
-18 MB). Needs ``apt-get`` and the Debian archive; skipped where there is no apt-get.
+18 MB). The tests that download are marked ``network`` (``-m "not network"`` leaves them out)
+and skipped where there is no apt-get; the others run offline. All need the corpus extra
+(pyworld, pedalboard).
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ pytest.importorskip("pedalboard")
 from corpus import build as B  # noqa: E402
 from corpus import singing  # noqa: E402
 
-pytestmark = pytest.mark.network
 PACKAGES = {"pushover-data", "asterisk-core-sounds-en-wav"}
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
+    """The tiny corpus (downloads two packages); only for tests marked ``network``."""
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         pytest.skip("needs apt-get and dpkg-deb")
     out = tmp_path_factory.mktemp("corpus")
@@ -39,6 +41,7 @@ def rows_of(out):
         return list(csv.DictReader(fh))
 
 
+@pytest.mark.network
 def test_manifest_records_provenance(tiny):
     out, summary, _ = tiny
     rows = rows_of(out)
@@ -55,6 +58,7 @@ def test_manifest_records_provenance(tiny):
     assert len(versions) == 1 and versions.pop()[0].isdigit()
 
 
+@pytest.mark.network
 def test_every_backing_under_a_voice_also_appears_alone_and_under_speech(tiny):
     out, _, _ = tiny
     rows = rows_of(out)
@@ -72,6 +76,7 @@ def test_every_backing_under_a_voice_also_appears_alone_and_under_speech(tiny):
         assert song["voice"] == "asterisk:Allison" and -6 <= float(song["var_db"]) <= 6
 
 
+@pytest.mark.network
 def test_constructed_clips_decode_to_20_seconds(tiny):
     from scoresong import audio
 
@@ -82,6 +87,7 @@ def test_constructed_clips_decode_to_20_seconds(tiny):
             assert abs(y.size / sr - 20.0) < 0.05
 
 
+@pytest.mark.network
 def test_constructed_vocal_is_sung_not_spoken(tiny):
     """The a cappella line has vibrato and long notes; the speech it came from has neither."""
     from scoresong import audio, extract_features
@@ -97,6 +103,7 @@ def test_constructed_vocal_is_sung_not_spoken(tiny):
     assert sung["vocal.contour_long_frac:mean"] > spoken["vocal.contour_long_frac:mean"] + 0.2
 
 
+@pytest.mark.network
 def test_second_run_reuses_everything(tiny):
     out, first, _ = tiny
     before = {p: p.stat().st_mtime_ns for p in (out / "gen").rglob("*.flac")}
@@ -108,6 +115,7 @@ def test_second_run_reuses_everything(tiny):
     assert before == after
 
 
+@pytest.mark.network
 def test_bad_package_is_reported_not_silent(tmp_path):
     if shutil.which("apt-get") is None:
         pytest.skip("needs apt-get")
