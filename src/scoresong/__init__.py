@@ -11,9 +11,23 @@ from .audio import (AudioError, AudioFileNotFoundError, CorruptAudioError, Empty
                     NoAudioStreamError, NonFiniteAudioError, NotAudioError, SilentAudioError, TooShortAudioError,
                     UnreadableAudioError, UnsupportedAudioError)
 from .features import FEATURE_SCHEMA_VERSION, Features, extract_features  # noqa: E402
-from .model import (ModelError, ModelIntegrityError, ModelSchemaError, ScoreSongClassifier,  # noqa: E402
+from .model import (ModelError, ModelIntegrityError, ModelSchemaError,  # noqa: E402
                     UnsafeModelError, load_model)
 from .predict import Prediction, PredictionFailure, predict, predict_many, predict_proba  # noqa: E402
+
+
+def __getattr__(name):
+    # ScoreSongClassifier needs scikit-learn (about a second to import): imported when first
+    # asked for, so that `import scoresong` and a prediction never load it.
+    if name == "ScoreSongClassifier":
+        from .estimator import ScoreSongClassifier
+
+        return ScoreSongClassifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"ScoreSongClassifier"})
 
 
 def train(corpus, **kwargs):

@@ -1,33 +1,35 @@
-"""The classifier and its safe persistence.
+"""Loading a model safely and predicting with it.
 
-:class:`ScoreSongClassifier` is a scikit-learn estimator: scaling + a base classifier
-(logistic regression or histogram gradient boosting), wrapped in sigmoid calibration fitted
-on grouped folds so that ``predict_proba`` is a probability a user can threshold.
+A model is up to three files beside each other:
 
-Model files are a pair: ``NAME.skops`` (the fitted scikit-learn objects, in skops' format,
-which stores no pickled code) and ``NAME.json`` (feature schema, feature names, library
-versions, threshold, metrics and the SHA-256 of the ``.skops`` file). :func:`load_model`
-checks the hash, refuses any type outside a fixed allow-list before loading, and refuses a
-model built for another feature schema.
+- ``NAME.json``: feature schema, feature names, library versions, threshold, metrics, reference
+  rows for explanations, and the SHA-256 of each of the other two files;
+- ``NAME.skops``: the fitted scikit-learn estimator (:class:`ScoreSongClassifier`) in skops'
+  format, which stores no pickled code; what retraining, inspection and scikit-learn tooling use;
+- ``NAME.npz``: the *inference form*, plain numeric arrays (scaler, every tree's nodes or the
+  linear coefficients, calibration) from which NumPy alone computes the same ``predict_proba``
+  (see :mod:`scoresong.inference`); written by :func:`save_model` only after it agrees with the
+  estimator on the reference rows and on random rows to 1e-9.
+
+:func:`load_model` checks the feature schema and the SHA-256 of every file recorded in the
+JSON. With an inference form it then reads only that (``numpy.load(allow_pickle=False)``, every
+array's name, type, shape and range checked): no scikit-learn or skops import, a few
+milliseconds. The estimator is deserialised on first use of :attr:`Model.estimator` (for
+retraining, inspection, scikit-learn tooling), with the skops checks: hash again, and a fixed
+allow-list of types refused before loading. A model without an inference form (files written
+before it existed, or a ``.npz`` not copied along) loads through skops as before.
+
+:class:`ScoreSongClassifier` lives in :mod:`scoresong.estimator` (it needs scikit-learn) and is
+importable from here too, lazily.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold, StratifiedKFold
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.utils.multiclass import unique_labels
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = ["ScoreSongClassifier", "Model", "load_model", "save_model", "ModelError",
            "UnsafeModelError", "ModelIntegrityError", "ModelSchemaError", "default_model_path"]
@@ -48,6 +50,8 @@ ALLOWED_TYPES = frozenset({
     "sklearn._loss.link.Interval", "sklearn._loss._loss.CyHalfBinomialLoss",
     "sklearn.model_selection._split.GroupKFold", "sklearn.model_selection._split.StratifiedKFold",
     "collections.OrderedDict", "sklearn.utils._bunch.Bunch",
+    "scoresong.estimator.ScoreSongClassifier", "scoresong.estimator._WeightedPipeline",
+    # files written before the estimator moved to scoresong.estimator (still importable here)
     "scoresong.model.ScoreSongClassifier", "scoresong.model._WeightedPipeline",
 })
 
@@ -68,109 +72,55 @@ class ModelSchemaError(ModelError):
     """The model was trained on another feature schema than this library computes."""
 
 
-def _base(estimator: str, random_state):
-    if estimator == "logreg":
-        return make_pipeline(StandardScaler(), LogisticRegression(
-            C=0.3, class_weight="balanced", max_iter=5000))
-    if estimator == "hgb":
-        return make_pipeline(StandardScaler(), HistGradientBoostingClassifier(
-            max_iter=300, learning_rate=0.06, max_leaf_nodes=15, min_samples_leaf=30,
-            l2_regularization=1.0, class_weight="balanced", random_state=random_state))
-    raise ValueError(f"estimator must be 'logreg' or 'hgb', got {estimator!r}")
+def __getattr__(name):
+    # The estimator needs scikit-learn (1 s to import); load it only when asked for.
+    if name in ("ScoreSongClassifier", "_WeightedPipeline", "_base"):
+        from . import estimator
+
+        return getattr(estimator, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class _WeightedPipeline(Pipeline):
-    """A pipeline whose ``fit`` takes ``sample_weight`` (handed to its last step), so that
-    :class:`~sklearn.calibration.CalibratedClassifierCV` passes weights on to it."""
-
-    def fit(self, X, y=None, sample_weight=None, **params):
-        if sample_weight is not None:
-            params[f"{self.steps[-1][0]}__sample_weight"] = sample_weight
-        return super().fit(X, y, **params)
-
-
-class ScoreSongClassifier(ClassifierMixin, BaseEstimator):
-    """Scaled, calibrated classifier of file feature vectors.
+class Model:
+    """A fitted classifier with its metadata (what :func:`load_model` returns).
 
     Parameters
     ----------
-    estimator : {"hgb", "logreg"}
-        Base classifier: histogram gradient boosting or logistic regression, both with
-        balanced class weights.
-    calibration : {"sigmoid", "isotonic", None}
-        Probability calibration fitted on held-out folds (grouped when ``groups`` are given
-        to :meth:`fit`); ``None`` keeps the base classifier's scores.
-    cv : int
-        Folds for calibration.
-    random_state : int or None
-
-    Attributes
-    ----------
-    classes_ : np.ndarray
-    n_features_in_ : int
-    model_ : fitted scikit-learn estimator
-
-    Examples
-    --------
-    >>> clf = ScoreSongClassifier().fit(X, y, groups=g)   # doctest: +SKIP
-    >>> clf.predict_proba(X[:3])[:, list(clf.classes_).index("song")]  # doctest: +SKIP
+    estimator : fitted estimator or None
+        The scikit-learn estimator; ``None`` when it is to be loaded from ``source`` on first use.
+    meta : dict
+        The model's JSON metadata.
+    inference : scoresong.inference.InferenceForm, optional
+        The NumPy predictor used by :meth:`song_probability` when present.
+    source : path, optional
+        The model's ``.json``, to load the estimator from (checked) when it is first needed.
     """
 
-    def __init__(self, *, estimator: str = "hgb", calibration: str | None = "sigmoid",
-                 cv: int = 4, random_state: int | None = 0):
-        self.estimator = estimator
-        self.calibration = calibration
-        self.cv = cv
-        self.random_state = random_state
+    def __init__(self, estimator=None, meta: dict | None = None, *, inference=None, source=None):
+        if estimator is None and inference is None:
+            raise ValueError("Model needs an estimator or an inference form")
+        self._estimator = estimator
+        self.meta = {} if meta is None else meta
+        self.inference = inference
+        self.source = None if source is None else Path(source)
 
-    def fit(self, X, y, groups=None, sample_weight=None):
-        X, y = validate_data(self, X, y)
-        self.classes_ = unique_labels(y)
-        if len(self.classes_) < 2:
-            raise ValueError(f"need samples of at least 2 classes to fit; got n_samples = {len(y)} "
-                             f"of one class ({self.classes_[0]!r})")
-        base = _base(self.estimator, self.random_state)
-        if sample_weight is not None:
-            base = _WeightedPipeline(base.steps)
-        if self.calibration is None:
-            kw = {} if sample_weight is None else {
-                base.steps[-1][0] + "__sample_weight": sample_weight}
-            self.model_ = base.fit(X, y, **kw)
-            return self
-        n_groups = len(np.unique(groups)) if groups is not None else 0
-        if groups is not None and n_groups >= 2:
-            splits = list(GroupKFold(n_splits=min(self.cv, n_groups)).split(X, y, groups))
-        else:
-            _, counts = np.unique(y, return_counts=True)
-            splits = list(StratifiedKFold(n_splits=max(2, min(self.cv, counts.min())), shuffle=True,
-                                          random_state=self.random_state).split(X, y))
-        # ensemble=False: the folds only provide held-out scores to fit the calibration map;
-        # one base model is then fitted on everything (a quarter of the size of an ensemble).
-        cal = CalibratedClassifierCV(base, method=self.calibration, cv=splits, ensemble=False)
-        self.model_ = cal.fit(X, y, **({} if sample_weight is None else {"sample_weight": sample_weight}))
-        return self
+    def __repr__(self):
+        how = "inference form" if self.inference is not None else "estimator"
+        return f"Model(version={self.version!r}, predicts with the {how})"
 
-    def predict_proba(self, X):
-        check_is_fitted(self, "model_")
-        X = validate_data(self, X, reset=False)
-        return self.model_.predict_proba(X)
+    @property
+    def estimator(self):
+        """The fitted scikit-learn estimator, loaded from the ``.skops`` file (hash and
+        allow-list checked) the first time it is asked for."""
+        if self._estimator is None:
+            if self.source is None:
+                raise ModelError("this model carries no estimator and no file to load it from")
+            self._estimator = _load_estimator(self.source, self.meta)
+        return self._estimator
 
-    def predict(self, X):
-        check_is_fitted(self, "model_")
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.poor_score = True
-        return tags
-
-
-@dataclass
-class Model:
-    """A fitted classifier with its metadata (what :func:`load_model` returns)."""
-
-    estimator: object
-    meta: dict = field(default_factory=dict)
+    @estimator.setter
+    def estimator(self, value):
+        self._estimator = value
 
     @property
     def feature_names(self) -> list[str]:
@@ -187,6 +137,8 @@ class Model:
     def song_probability(self, X: np.ndarray) -> np.ndarray:
         """P(song) for each row of ``X`` (file feature vectors)."""
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        if self.inference is not None:
+            return self.inference.song_probability(X)
         classes = list(self.estimator.classes_)
         return self.estimator.predict_proba(X)[:, classes.index("song")]
 
@@ -208,12 +160,67 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+#: Largest difference in P allowed between the inference form and the estimator at save time.
+INFERENCE_TOLERANCE = 1e-9
+
+
+def _check_rows(meta: dict, n_features: int, mean=None, scale=None) -> np.ndarray:
+    """Rows the inference form must reproduce before it is written: the reference rows stored
+    in the metadata (real training vectors and class medians), and random rows around the
+    training distribution (the scaler's mean and scale) and far outside it."""
+    rows = []
+    ref = meta.get("reference") or {}
+    for block in (ref.get("background"), *(ref.get("median") or {}).values()):
+        a = np.asarray(block if block is not None else [], dtype=np.float64)
+        if a.size:
+            rows.append(a.reshape(-1, n_features))
+    rng = np.random.default_rng(20261123)
+    mean = np.zeros(n_features) if mean is None else mean
+    scale = np.ones(n_features) if scale is None else scale
+    for spread in (0.5, 1.0, 3.0, 10.0):
+        rows.append(mean + spread * scale * rng.standard_normal((256, n_features)))
+    return np.vstack(rows)
+
+
+def _write_inference_form(estimator, stem: Path, meta: dict) -> dict | None:
+    """Export, verify and write ``STEM.npz``; the JSON entry describing it, or ``None`` when
+    the estimator has a structure the inference form does not cover."""
+    from . import inference
+
+    npz = stem.with_suffix(".npz")
+    exported = inference.export(estimator)
+    if exported is None:
+        if npz.exists():
+            npz.unlink()  # a stale form of another model must not sit beside this one
+        return None
+    arrays, info = exported
+    form = inference.from_arrays(arrays, info)
+    m0 = form.members[0]
+    X = _check_rows(meta, form.n_features_in_, m0.mean, m0.scale)
+    want = np.asarray(estimator.predict_proba(X), dtype=np.float64)
+    got = form.predict_proba(X)
+    err = float(np.max(np.abs(want - got)))
+    if not err <= INFERENCE_TOLERANCE or list(form.classes_) != [str(c) for c in estimator.classes_]:
+        raise ModelError(f"the inference form differs from the estimator by {err:.3g} in P "
+                         f"(tolerance {INFERENCE_TOLERANCE:g}) on {len(X)} check rows; not saved")
+    data = inference.write(arrays, npz)
+    return dict(info, file=npz.name, sha256=hashlib.sha256(data).hexdigest(),
+                checked_rows=int(len(X)), max_abs_difference=err)
+
+
 def save_model(estimator, path, meta: dict) -> Path:
-    """Write ``PATH.skops`` and ``PATH.json`` (``path`` may end in either or neither)."""
+    """Write ``PATH.skops``, ``PATH.npz`` (the inference form) and ``PATH.json``
+    (``path`` may end in ``.json`` or ``.skops`` or neither).
+
+    The inference form is written when the estimator is a :class:`ScoreSongClassifier` of the
+    usual structure, and only after it reproduces the estimator's ``predict_proba`` to 1e-9 on
+    the reference rows in ``meta`` and on random rows; otherwise :class:`ModelError` is raised
+    and nothing is written.
+    """
     import skops.io as sio
 
     p = Path(path)
-    stem = p.with_suffix("") if p.suffix in (".json", ".skops") else p
+    stem = p.with_suffix("") if p.suffix in (".json", ".skops", ".npz") else p
     stem.parent.mkdir(parents=True, exist_ok=True)
     sk = stem.with_suffix(".skops")
     sio.dump(estimator, sk)
@@ -223,9 +230,33 @@ def save_model(estimator, path, meta: dict) -> Path:
         sk.unlink()
         raise UnsafeModelError(f"refusing to save types outside the allow-list: {sorted(bad)}")
     meta = dict(meta)
+    meta.pop("inference", None)
+    try:
+        inf = _write_inference_form(estimator, stem, meta)
+    except Exception:
+        sk.unlink()
+        raise
     meta["estimator_file"] = sk.name
     meta["estimator_sha256"] = _sha256(sk)
+    if inf is not None:
+        meta["inference"] = inf
     js = stem.with_suffix(".json")
+    js.write_text(json.dumps(meta, indent=2, sort_keys=True, default=_jsonable))
+    return js
+
+
+def write_inference_form(path) -> Path:
+    """Add (or refresh) the inference form of an existing model without retraining: load the
+    estimator from its ``.skops`` (all checks), write ``NAME.npz`` and record its SHA-256 in
+    ``NAME.json``. Every other byte of the JSON's content is kept."""
+    js = Path(path).with_suffix(".json")
+    meta = _read_meta(js)
+    est = _load_estimator(js, meta)
+    inf = _write_inference_form(est, js.with_suffix(""), meta)
+    if inf is None:
+        raise ModelError(f"{js}: this estimator has no inference form (not a ScoreSongClassifier "
+                         "with sigmoid or no calibration over scaling + HGB or logistic regression)")
+    meta["inference"] = inf
     js.write_text(json.dumps(meta, indent=2, sort_keys=True, default=_jsonable))
     return js
 
@@ -238,31 +269,9 @@ def _jsonable(o):
     raise TypeError(type(o))
 
 
-def load_model(path=None) -> Model:
-    """Load a model safely.
-
-    Parameters
-    ----------
-    path : str or os.PathLike, optional
-        The model's ``.json`` (or ``.skops``) file; default: the shipped model.
-
-    Returns
-    -------
-    Model
-
-    Raises
-    ------
-    ModelError
-        Missing files, a hash mismatch (:class:`ModelIntegrityError`), types outside the
-        allow-list (:class:`UnsafeModelError`), another feature schema
-        (:class:`ModelSchemaError`).
-    """
-    import skops.io as sio
-
+def _read_meta(js: Path) -> dict:
     from .features import FEATURE_SCHEMA_VERSION
 
-    p = Path(path) if path is not None else default_model_path()
-    js = p.with_suffix(".json")
     if not js.exists():
         raise ModelError(f"{js}: model metadata not found")
     try:
@@ -276,22 +285,105 @@ def load_model(path=None) -> Model:
             f"{js}: trained on feature schema {meta['feature_schema']}, this scoresong computes "
             f"schema {FEATURE_SCHEMA_VERSION}; retrain it with `scoresong train CORPUS -o MODEL` "
             "on your labelled files")
-    sk = js.with_name(meta.get("estimator_file", js.with_suffix(".skops").name))
-    if not sk.exists():
-        raise ModelError(f"{sk}: model file not found")
-    digest = _sha256(sk)
-    if digest != meta["estimator_sha256"]:
+    return meta
+
+
+def _sibling(js: Path, name, what: str) -> Path:
+    """A file named in the metadata: a plain name in the same folder, nothing else."""
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise ModelIntegrityError(f"{js}: {what} must be a file name in the same folder, got {name!r}")
+    return js.with_name(name)
+
+
+def _estimator_file(js: Path, meta: dict) -> tuple[Path, bytes]:
+    """The ``.skops`` file named in ``meta`` and its bytes, checked against the recorded SHA-256."""
+    sk = _sibling(js, meta.get("estimator_file", js.with_suffix(".skops").name), "estimator_file")
+    try:
+        data = sk.read_bytes()  # read once: the bytes hashed are the bytes loaded
+    except FileNotFoundError:
+        raise ModelError(f"{sk}: model file not found") from None
+    except OSError as exc:
+        raise ModelError(f"{sk}: cannot be read ({exc})") from exc
+    if hashlib.sha256(data).hexdigest() != meta["estimator_sha256"]:
         raise ModelIntegrityError(
             f"{sk}: content does not match the SHA-256 recorded in {js.name} (tampered or corrupt)")
+    return sk, data
+
+
+def _load_estimator(js: Path, meta: dict):
+    """The scikit-learn estimator from the ``.skops`` file named in ``meta``: hash, then the
+    allow-list of types, then load."""
+    import skops.io as sio
+
+    sk, data = _estimator_file(js, meta)
     try:
-        untrusted = set(sio.get_untrusted_types(file=sk))
+        untrusted = set(sio.get_untrusted_types(data=data))
     except Exception as exc:  # skops raises several types on malformed archives
         raise ModelIntegrityError(f"{sk}: not a readable skops file ({exc})") from exc
     bad = untrusted - ALLOWED_TYPES
     if bad:
         raise UnsafeModelError(f"{sk}: contains types outside the allow-list, not loaded: {sorted(bad)}")
     try:
-        est = sio.load(sk, trusted=sorted(untrusted))
+        return sio.loads(data, trusted=sorted(untrusted))
     except Exception as exc:
         raise ModelIntegrityError(f"{sk}: cannot be loaded ({exc})") from exc
-    return Model(est, meta)
+
+
+def _load_inference(js: Path, info) -> object | None:
+    """The inference form described by ``info``, hash and arrays checked; ``None`` when its
+    file is absent (the model then loads through skops)."""
+    from . import inference
+
+    if not isinstance(info, dict) or not isinstance(info.get("sha256"), str):
+        raise ModelIntegrityError(f"{js}: malformed 'inference' entry")
+    npz = _sibling(js, info.get("file"), "inference file")
+    try:
+        data = npz.read_bytes()  # read once: the bytes hashed are the bytes loaded
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ModelError(f"{npz}: cannot be read ({exc})") from exc
+    if hashlib.sha256(data).hexdigest() != info["sha256"]:
+        raise ModelIntegrityError(
+            f"{npz}: content does not match the SHA-256 recorded in {js.name} (tampered or corrupt)")
+    try:
+        form = inference.read(data, info)
+    except inference.PickledDataError as exc:
+        raise UnsafeModelError(f"{npz}: {exc}; not loaded") from exc
+    except inference.InferenceFormError as exc:
+        raise ModelIntegrityError(f"{npz}: not a valid inference form ({exc})") from exc
+    return form
+
+
+def load_model(path=None) -> Model:
+    """Load a model safely.
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        The model's ``.json`` (or ``.skops`` / ``.npz``) file; default: the shipped model.
+
+    Returns
+    -------
+    Model
+        Predicting with the inference form when the model has one (the estimator is then
+        loaded, with the same checks, on first access to :attr:`Model.estimator`).
+
+    Raises
+    ------
+    ModelError
+        Missing files, a hash mismatch or a malformed file (:class:`ModelIntegrityError`),
+        types outside the allow-list or pickled data (:class:`UnsafeModelError`), another
+        feature schema (:class:`ModelSchemaError`).
+    """
+    p = Path(path) if path is not None else default_model_path()
+    js = p.with_suffix(".json")
+    meta = _read_meta(js)
+    if "inference" in meta:
+        form = _load_inference(js, meta["inference"])
+        if form is not None:
+            # The estimator is read only when asked for, but a model whose files do not all
+            # match their recorded hashes is refused now (hashing it takes milliseconds).
+            _estimator_file(js, meta)
+            return Model(None, meta, inference=form, source=js)
+    return Model(_load_estimator(js, meta), meta, source=js)

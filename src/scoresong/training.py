@@ -20,8 +20,9 @@ import numpy as np
 from . import __version__
 from .cache import extract_items
 from .dataset import LABELS, Item, read_corpus
+from .estimator import ScoreSongClassifier
 from .features import FEATURE_SCHEMA_VERSION, feature_names
-from .model import Model, ScoreSongClassifier, save_model
+from .model import Model, save_model
 from .report import evaluate_predictions, write_report
 
 __all__ = ["nested_cv", "balanced_threshold", "train", "evaluate", "model_meta", "reference_data"]
