@@ -55,16 +55,32 @@ def test_shipped_inference_form_equals_sklearn(shipped):
     np.testing.assert_allclose(m.inference.predict_proba(X), est.predict_proba(X), rtol=0, atol=1e-9)
 
 
-def test_shipped_old_type_names_still_load(shipped):
-    """The shipped .skops was written when the estimator lived in scoresong.model."""
+def test_files_naming_the_old_module_still_load(tmp_path):
+    """Models written while the estimator lived in scoresong.model (the 2026.11.23.1 .skops
+    names scoresong.model.ScoreSongClassifier) still load: those names stay on the allow-list
+    and resolve to scoresong.estimator's classes."""
+    import zipfile
+
     import skops.io as sio
 
-    _, est = shipped
-    names = set(sio.get_untrusted_types(file=default_model_path().with_suffix(".skops")))
-    assert "scoresong.model.ScoreSongClassifier" in names
     from scoresong.estimator import ScoreSongClassifier
+    from tests.test_model import describe
 
-    assert type(est) is ScoreSongClassifier
+    clf, X = _fit("logreg")
+    new = tmp_path / "new.skops"
+    sio.dump(clf, new)
+    assert "scoresong.estimator.ScoreSongClassifier" in sio.get_untrusted_types(file=new)
+    old = tmp_path / "old.skops"
+    with zipfile.ZipFile(new) as zin, zipfile.ZipFile(old, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "schema.json":
+                data = data.replace(b'"scoresong.estimator"', b'"scoresong.model"')
+            zout.writestr(item, data)
+    assert "scoresong.model.ScoreSongClassifier" in sio.get_untrusted_types(file=old)
+    m = load_model(describe(old))
+    assert type(m.estimator) is ScoreSongClassifier
+    np.testing.assert_array_equal(m.song_probability(X), clf.predict_proba(X)[:, 1])
 
 
 def test_tree_traversal_is_exact_on_ties_missing_and_infinite_values(shipped):
