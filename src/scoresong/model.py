@@ -19,6 +19,9 @@ retraining, inspection, scikit-learn tooling), with the skops checks: hash again
 allow-list of types refused before loading. A model without an inference form (files written
 before it existed, or a ``.npz`` not copied along) loads through skops as before.
 
+A model saved without the form (by an older scoresong) gets one, without retraining, from
+``python -c "from scoresong.model import write_inference_form; write_inference_form('MODEL.json')"``.
+
 :class:`ScoreSongClassifier` lives in :mod:`scoresong.estimator` (it needs scikit-learn) and is
 importable from here too, lazily.
 """
@@ -31,8 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ScoreSongClassifier", "Model", "load_model", "save_model", "ModelError",
-           "UnsafeModelError", "ModelIntegrityError", "ModelSchemaError", "default_model_path"]
+__all__ = ["ScoreSongClassifier", "Model", "load_model", "save_model", "write_inference_form",
+           "ModelError", "UnsafeModelError", "ModelIntegrityError", "ModelSchemaError",
+           "default_model_path"]
 
 #: Types a model file may contain. Anything else is refused before loading.
 ALLOWED_TYPES = frozenset({

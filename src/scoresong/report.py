@@ -237,7 +237,7 @@ def report_markdown(report: dict) -> str:
                   "(stored as `threshold` in the model's `.json`). Lower it to catch more songs, "
                   "raise it for fewer false alarms: `scoresong.predict(path, threshold=0.5)` or "
                   "`scoresong predict --threshold 0.5 ...`, or edit the value in the `.json` (the "
-                  "integrity hash covers only the `.skops` file).", ""]
+                  "integrity hashes cover the `.skops` and `.npz` files, not the `.json`).", ""]
         half = report.get("cv_at_0.5")
         if half:
             c5 = half["confusion_matrix"]["rows_true_cols_pred"]

@@ -141,8 +141,8 @@ def train(corpus, *, out=None, groups=None, label_map=None, n_jobs: int = 1, cac
         CSV manifest (``path,label[,group][,weight]...``) or folder of label sub-folders;
         see :func:`scoresong.dataset.read_corpus`.
     out : path, optional
-        Where to write the model (``OUT.json`` + ``OUT.skops``) and its report
-        (``OUT.report.md`` / ``.json`` / ``.png`` / ``.predictions.csv``).
+        Where to write the model (``OUT.json``, ``OUT.skops`` and ``OUT.npz``, its inference
+        form) and its report (``OUT.report.md`` / ``.json`` / ``.png`` / ``.predictions.csv``).
     groups : str or callable, optional
         What keeps items together in cross-validation (a manifest column such as
         ``"album"``; for folders ``"folder"``, ``"parent"`` or ``"file"``).
