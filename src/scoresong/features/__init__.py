@@ -32,7 +32,8 @@ __all__ = ["extract_features", "Features", "segment_stream", "feature_names",
            "FEATURE_SCHEMA_VERSION", "SEGMENT_FRAMES", "FAMILIES"]
 
 #: Bumped whenever a change alters any feature value; models record it and refuse others.
-FEATURE_SCHEMA_VERSION = 2
+#: 3: MFCCs are the DCT-II of the log-mel spectrum (2 took the inverse transform).
+FEATURE_SCHEMA_VERSION = 3
 #: Frames per segment: 320 frames x 16 ms = 5.12 s.
 SEGMENT_FRAMES = 320
 #: Segments per processing chunk (61.44 s) and context frames on each side (1.024 s).

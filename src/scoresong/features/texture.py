@@ -21,7 +21,11 @@ CONTRAST_EDGES = (100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 7600.0)
 
 @lru_cache(maxsize=4)
 def _dct_matrix(n_in: int, n_out: int) -> np.ndarray:
-    return scipy.fft.dct(np.eye(n_in, dtype=np.float32), type=2, norm="ortho", axis=0)[:, :n_out].copy()
+    """``(n_in, n_out)`` matrix ``M`` with ``x @ M`` = the first ``n_out`` orthonormal DCT-II
+    coefficients of each row of ``x``: row ``i`` of ``M`` is the transform of the unit
+    vector ``e_i``. (Schema 2 and earlier multiplied by the transpose, i.e. took the
+    inverse transform, DCT-III; coefficient 0 was then not the loudness.)"""
+    return scipy.fft.dct(np.eye(n_in, dtype=np.float32), type=2, norm="ortho", axis=1)[:, :n_out].copy()
 
 
 def mfcc(log_mel: np.ndarray, *, n_mfcc: int = N_MFCC) -> np.ndarray:
