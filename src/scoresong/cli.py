@@ -20,6 +20,8 @@ Exit status: 0 when every file was classified, 1 when any failed, 2 on usage err
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import json
 import sys
 from pathlib import Path
@@ -231,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
+    # At exit, skip the interpreter's last garbage collections of everything imported
+    # (0.1-0.2 s of a 1 s cold start on 2 cores); every file is closed explicitly.
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
     from .audio import AudioError
     from .model import ModelError
 
