@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     from scoresong import audio
     from scoresong.features import FAMILIES, _segment_features, frame_features, texture
     from scoresong.features import _mel_freqs
-    from scoresong.predict import get_default_model
+    from scoresong.model import get_default_model
     from scoresong.spectrum import HOP, N_FFT, Spectrum
 
     tmp = Path(tempfile.mkdtemp(prefix="scoresong-bench-"))
@@ -195,8 +195,8 @@ def main(argv=None) -> int:
 
     code = f"import scoresong; scoresong.predict({str(path)!r})"
     mem = {"end to end, this file": peak_rss_mb(code),
-           "import + model load only": peak_rss_mb("import scoresong; scoresong.predict.__module__;"
-                                                   "from scoresong.predict import get_default_model; get_default_model()")}
+           "import + model load only": peak_rss_mb("import scoresong;"
+                                                   "from scoresong.model import get_default_model; get_default_model()")}
     long_path = None
     if a.long_minutes > 0:
         long_path = tmp / "long.wav"

@@ -11,7 +11,7 @@ import pytest
 import scoresong
 from scoresong import batch, cli
 from scoresong.batch import completed_paths, run_batch
-from scoresong.predict import discover
+from scoresong.audio import discover
 
 from .conftest import DATA
 

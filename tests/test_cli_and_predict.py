@@ -12,7 +12,7 @@ import pytest
 
 import scoresong
 from scoresong import cli
-from scoresong.predict import discover
+from scoresong.audio import discover
 
 from .conftest import DATA
 EXCERPTS = sorted(DATA.glob("*.ogg"))

@@ -15,7 +15,7 @@ import soundfile as sf
 import scoresong
 from scoresong import batch, cli
 from scoresong.batch import FIELDS, read_results, run_batch, to_dataframe
-from scoresong.predict import Prediction, PredictionFailure
+from scoresong.prediction import Prediction, PredictionFailure
 from scoresong.segmentation import Segment, Timeline
 
 from .conftest import DATA

@@ -13,7 +13,7 @@ from .audio import (AudioError, AudioFileNotFoundError, CorruptAudioError, Empty
 from .features import FEATURE_SCHEMA_VERSION, Features, extract_features  # noqa: E402
 from .model import (ModelError, ModelIntegrityError, ModelSchemaError,  # noqa: E402
                     UnsafeModelError, load_model)
-from .predict import Prediction, PredictionFailure, predict, predict_many, predict_proba  # noqa: E402
+from .prediction import Prediction, PredictionFailure, predict, predict_many, predict_proba  # noqa: E402
 
 
 def __getattr__(name):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .predict import PredictionFailure, predict_many
+from .prediction import PredictionFailure, predict_many
 
 __all__ = ["run_batch", "BatchSummary", "completed_paths", "read_results", "to_dataframe", "FIELDS"]
 

@@ -122,11 +122,11 @@ def _cmd_explain(a) -> int:
 
 
 def _cmd_timeline(a) -> int:
-    from .segmentation import _import_jams, timeline
+    from .segmentation import require_jams, timeline
 
     if a.format == "jams":
         try:
-            _import_jams()  # before the analysis, not after it
+            require_jams()  # before the analysis, not after it
         except ImportError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

@@ -22,7 +22,7 @@ import numpy as np
 
 from .audio import source_name
 from .features import Features, extract_features
-from .model import Model, ModelError
+from .model import Model, ModelError, resolve_model
 
 __all__ = ["Contribution", "Explanation", "explain", "explain_features"]
 
@@ -159,9 +159,7 @@ def explain(source, *, sr: float | None = None, stream: int | None = None, model
       vocal.fluct_vibrato_share                +2.10      0.31       0.02        0.24  -> song
       ...
     """
-    from .predict import _model
-
-    m = _model(model)
+    m = resolve_model(model)
     if isinstance(source, Features):
         f, name = source, ""
     else:

@@ -30,13 +30,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["ScoreSongClassifier", "Model", "load_model", "save_model", "write_inference_form",
            "ModelError", "UnsafeModelError", "ModelIntegrityError", "ModelSchemaError",
-           "default_model_path"]
+           "default_model_path", "get_default_model", "resolve_model"]
 
 #: Types a model file may contain. Anything else is refused before loading.
 ALLOWED_TYPES = frozenset({
@@ -391,3 +393,53 @@ def load_model(path=None) -> Model:
             _estimator_file(js, meta)
             return Model(None, meta, inference=form, source=js)
     return Model(_load_estimator(js, meta), meta, source=js)
+
+
+_default_lock = threading.Lock()
+_default: Model | None = None
+
+
+def get_default_model() -> Model:
+    """The shipped model, loaded once per process (thread-safe)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = load_model()
+        return _default
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str, mtime_ns: int) -> Model:
+    return load_model(path)
+
+
+def resolve_model(model=None) -> Model:
+    """The :class:`Model` a ``model=`` argument names.
+
+    Parameters
+    ----------
+    model : Model, str, os.PathLike or None
+        ``None``: the shipped model (:func:`get_default_model`); a :class:`Model`: itself; a
+        path to a model's ``.json`` (or ``.skops``): that model, loaded safely and kept in a
+        small cache keyed by path and modification time, so a batch run loads it once and a
+        retrained file is picked up.
+
+    Returns
+    -------
+    Model
+
+    Raises
+    ------
+    ModelError
+        The path does not hold a usable model (see :func:`load_model`).
+    """
+    if model is None:
+        return get_default_model()
+    if isinstance(model, Model):
+        return model
+    js = Path(model).with_suffix(".json").resolve()
+    try:
+        mtime = js.stat().st_mtime_ns
+    except OSError:
+        return load_model(model)  # raises the clear error
+    return _load_cached(str(js), mtime)

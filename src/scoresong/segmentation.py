@@ -31,6 +31,7 @@ import numpy as np
 
 from . import audio
 from .features import SEGMENT_FRAMES, SILENT_SEGMENT_DB, segment_stream
+from .model import resolve_model
 from .spectrum import HOP
 
 __all__ = ["Segment", "Timeline", "timeline", "viterbi_two_state", "silent_intervals"]
@@ -63,7 +64,7 @@ class Segment:
         return self.end - self.start
 
 
-def _import_jams():
+def require_jams():
     """The optional ``jams`` package, or an ImportError that says how to install it."""
     try:
         import jams
@@ -173,7 +174,7 @@ class Timeline:
         1 - P(song) for score, ``None`` for silence); the file's duration in
         ``file_metadata``; scoresong's and the model's versions in ``annotation_metadata``;
         the threshold in the annotation's ``sandbox``. Write it with ``jam.save(path)``."""
-        jams = _import_jams()
+        jams = require_jams()
         from . import __version__
 
         jam = jams.JAMS()
@@ -386,9 +387,7 @@ def timeline(source, *, sr: float | None = None, stream: int | None = None, mode
     >>> for s in tl.segments: print(s.start, s.end, s.label)    # doctest: +SKIP
     >>> tl.plot("reel.png"); print(tl.cues_csv())               # doctest: +SKIP
     """
-    from .predict import _model
-
-    m = _model(model)
+    m = resolve_model(model)
     an = source if isinstance(source, Analysis) else analyse(source, sr=sr, stream=stream)
     return _decide(an, m, window=window, hop=hop, switch=switch, song_break=song_break,
                    min_silence=min_silence, snap=snap, threshold=threshold)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
-from functools import lru_cache
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -13,23 +11,10 @@ from typing import Iterable, Iterator
 from . import audio
 from .audio import AudioError
 from .features import extract_features
-from .model import Model, load_model
+from .model import get_default_model, resolve_model
 
 __all__ = ["Prediction", "PredictionFailure", "predict", "predict_proba", "predict_many",
            "get_default_model"]
-
-_lock = threading.Lock()
-_default: Model | None = None
-
-
-def get_default_model() -> Model:
-    """The shipped model, loaded once per process."""
-    global _default
-    with _lock:
-        if _default is None:
-            _default = load_model()
-        return _default
-
 
 @dataclass(frozen=True)
 class Prediction:
@@ -66,24 +51,6 @@ class PredictionFailure:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@lru_cache(maxsize=4)
-def _load_cached(path: str, mtime_ns: int) -> Model:
-    return load_model(path)
-
-
-def _model(model) -> Model:
-    if model is None:
-        return get_default_model()
-    if isinstance(model, Model):
-        return model
-    js = Path(model).with_suffix(".json").resolve()
-    try:
-        mtime = js.stat().st_mtime_ns
-    except OSError:
-        return load_model(model)  # raises the clear error
-    return _load_cached(str(js), mtime)
 
 
 def predict(source, *, sr: float | None = None, stream: int | None = None, model=None,
@@ -133,7 +100,7 @@ def predict(source, *, sr: float | None = None, stream: int | None = None, model
     """
     if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be a probability in [0, 1], got {threshold!r}")
-    m = _model(model)
+    m = resolve_model(model)
     f = extract_features(source, sr, stream=stream)
     p = float(m.song_probability(f.values)[0])
     thr = m.threshold if threshold is None else threshold
@@ -152,7 +119,7 @@ def _safe(path, model, threshold=None, explain=False, stream=None):
         if explain:
             from .explanation import explain as _explain
 
-            return _explain(path, stream=stream, model=_model(model), threshold=threshold)
+            return _explain(path, stream=stream, model=resolve_model(model), threshold=threshold)
         return predict(path, stream=stream, model=model, threshold=threshold)
     except AudioError as exc:
         return PredictionFailure(str(path), type(exc).__name__, exc.reason)
@@ -198,7 +165,7 @@ def predict_many(paths: Iterable, *, model=None, n_jobs: int = 1, backend: str |
     if backend == "dask":
         _require_dask_client()
     if n_jobs == 1 and backend is None:
-        m = _model(model)
+        m = resolve_model(model)
         for p in paths:
             yield _safe(p, m, threshold, explain, stream)
         return
@@ -207,7 +174,7 @@ def predict_many(paths: Iterable, *, model=None, n_jobs: int = 1, backend: str |
     # With the shipped model, send None: each worker loads it once (get_default_model)
     # instead of receiving a pickled copy with every batch of files. A model given as a
     # path is sent as the path, loaded (and checked) by the workers.
-    m = model if model is None or isinstance(model, (str, os.PathLike)) else _model(model)
+    m = model if model is None or isinstance(model, (str, os.PathLike)) else resolve_model(model)
     # backend=None keeps whatever joblib.parallel_config the caller has set (loky otherwise).
     with parallel_config(n_jobs=n_jobs, **({"backend": backend} if backend else {})):
         yield from Parallel(return_as="generator" if ordered else "generator_unordered")(
