@@ -29,3 +29,13 @@ def test_quick_batch_benchmark_interrupts_and_resumes(tmp_path):
     res = json.loads((tmp_path / "batch-quick.json").read_text())
     assert res["every_file_once"] and res["first_run"]["output_valid"] and res["duplicates"] == 0
     assert res["planted_bad_files_reported"] and len(res["failed_reported"]) == 5
+
+
+def test_coldstart_benchmark_runs(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_coldstart.py"), "--runs", "1",
+                        "--no-skops", "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    res = json.loads((tmp_path / "coldstart.json").read_text())
+    assert res["whole process: python -m scoresong.cli predict"]["median"] > 0
+    assert res["predicted with"] == "inference form" and not res["sklearn imported"]
