@@ -136,3 +136,15 @@ def test_shipped_model_is_packaged_for_non_editable_installs():
         assert (pkg_model / name).read_bytes() == (root / "models" / name).read_bytes()
     data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     assert {"_model/scoresong.json", "_model/scoresong.skops"} <= set(data["scoresong"])
+
+
+def test_one_version_source():
+    """The version is written once, in scoresong/__init__.py; pyproject.toml reads it."""
+    import importlib.metadata
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "scoresong.__version__"}
+    assert importlib.metadata.version("scoresong") == scoresong.__version__
