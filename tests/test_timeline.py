@@ -184,3 +184,20 @@ def test_silent_intervals_min_duration_and_offset():
     level[500:520] = -90  # 0.32 s: too short
     iv = silent_intervals(level, 62.5, min_duration=1.0, offset=62)
     assert iv == [((62 + 100) / 62.5, (62 + 200) / 62.5)]
+
+
+@pytest.mark.parametrize("kw,fragment", [
+    ({"switch": 0.0}, "switch must be a probability"),
+    ({"switch": 1.0}, "switch must be a probability"),
+    ({"song_break": 1.0}, "song_break must be a share"),
+    ({"song_break": -0.1}, "song_break must be a share"),
+    ({"threshold": 1.5}, "threshold must be None or a probability"),
+    ({"window": 0}, "window must be a positive"),
+    ({"hop": -5.12}, "hop must be a positive"),
+    ({"min_silence": -1}, "min_silence must be a non-negative"),
+    ({"snap": float("nan")}, "snap must be a non-negative"),
+])
+def test_settings_out_of_range_are_refused_before_decoding(kw, fragment, tmp_path):
+    # The file does not exist: the settings must be refused before anything is read.
+    with pytest.raises(ValueError, match=fragment):
+        scoresong.timeline(tmp_path / "never-read.wav", **kw)

@@ -469,9 +469,13 @@ def _open_av(target, name: str, *, stream: int | None, sf_exc, owned) -> _Opened
     return _Opened("av", container, stream=st, owned=owned)
 
 
+#: libsndfile's error code for data in no format it knows (SF_ERR_UNRECOGNISED_FORMAT).
+_SF_ERR_UNRECOGNISED_FORMAT = 1
+
+
 def _sf_unrecognised(exc) -> bool:
-    low = str(exc).lower()
-    return "not recognised" in low or "unknown format" in low or "format not recognised" in low
+    """Whether libsndfile refused the data as no format it knows (by error code, not text)."""
+    return getattr(exc, "code", None) == _SF_ERR_UNRECOGNISED_FORMAT
 
 
 def _av_reason(exc) -> str:

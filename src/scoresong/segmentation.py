@@ -387,10 +387,36 @@ def timeline(source, *, sr: float | None = None, stream: int | None = None, mode
     >>> for s in tl.segments: print(s.start, s.end, s.label)    # doctest: +SKIP
     >>> tl.plot("reel.png"); print(tl.cues_csv())               # doctest: +SKIP
     """
+    _check_settings(window=window, hop=hop, switch=switch, song_break=song_break,
+                    min_silence=min_silence, snap=snap, threshold=threshold)
     m = resolve_model(model)
     an = source if isinstance(source, Analysis) else analyse(source, sr=sr, stream=stream)
     return _decide(an, m, window=window, hop=hop, switch=switch, song_break=song_break,
                    min_silence=min_silence, snap=snap, threshold=threshold)
+
+
+def _check_settings(*, window, hop, switch, song_break, min_silence, snap, threshold) -> None:
+    """Refuse settings outside their meaning, before any decoding, with what was expected."""
+    def bad(name, value, expected):
+        raise ValueError(f"timeline: {name} must be {expected}, got {value!r}")
+
+    def num(x):
+        return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and np.isfinite(x)
+
+    if not num(window) or window <= 0:
+        bad("window", window, "a positive number of seconds")
+    if not num(hop) or hop <= 0:
+        bad("hop", hop, "a positive number of seconds (a multiple of 5.12)")
+    if not num(switch) or not 0 < switch < 1:
+        bad("switch", switch, "a probability strictly between 0 and 1")
+    if not num(song_break) or not 0 <= song_break < 1:
+        bad("song_break", song_break, "a share in [0, 1)")
+    if not num(min_silence) or min_silence < 0:
+        bad("min_silence", min_silence, "a non-negative number of seconds")
+    if not num(snap) or snap < 0:
+        bad("snap", snap, "a non-negative number of seconds")
+    if threshold is not None and (not num(threshold) or not 0 <= threshold <= 1):
+        bad("threshold", threshold, "None or a probability in [0, 1]")
 
 
 @dataclass

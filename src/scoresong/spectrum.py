@@ -28,6 +28,8 @@ HOP = 256
 #: Mel view: bands and frequency range.
 N_MELS = 64
 FMIN, FMAX = 50.0, 7600.0
+#: The telephone voice band (Hz): where a voice's formants and consonants carry words.
+VOICE_BAND = (300.0, 3400.0)
 #: Log-frequency view used for pitch and fluctuation: range and resolution.
 LOGF_MIN, LOGF_MAX = 60.0, 7600.0
 CENTS_PER_BIN = 20.0

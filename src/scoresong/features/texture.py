@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-from ..spectrum import N_MELS, Spectrum
+from ..spectrum import N_MELS, VOICE_BAND, Spectrum
 
 #: MFCCs kept (0 is overall level, which mixing gain changes; 1-13 describe timbre).
 N_MFCC = 14
@@ -107,7 +107,7 @@ def frame_features(spec: Spectrum, shared: dict) -> dict[str, np.ndarray]:
         out[f"contrast{i}"] = con[:, i]
     f = spec.freqs
     total = spec.power.sum(axis=1) + 1e-10
-    out["voiceband_share"] = (spec.power[:, (f >= 300) & (f <= 3400)].sum(axis=1) / total).astype(np.float32)
+    out["voiceband_share"] = (spec.power[:, (f >= VOICE_BAND[0]) & (f <= VOICE_BAND[1])].sum(axis=1) / total).astype(np.float32)
     return out
 
 

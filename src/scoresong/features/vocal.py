@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spectrum import CENTS_PER_BIN, Spectrum
+from ..spectrum import CENTS_PER_BIN, VOICE_BAND, Spectrum
 from ._stats import (band_power_ratio, centred_windows, moving_average, moving_variance,
                      run_lengths, seg_nanmean, seg_nanstd)
 
@@ -36,6 +36,9 @@ PLATEAU_SMOOTH = 10
 PLATEAU_MIN_S = 0.064
 #: Syllable-rate band (Hz) of the voicing and harmonic-strength modulations.
 SYLLABLE_BAND = (2.0, 8.0)
+#: Half-extent (cents) a vibrato frame must have: below is a steady tone, above a glide or a
+#: pitch error (sung vibrato measures 30-100; Prame 1997).
+VIBRATO_EXTENT = (15.0, 150.0)
 
 
 def note_plateaus(cents: np.ndarray, in_contour: np.ndarray, *, frame_rate: float
@@ -337,9 +340,9 @@ def frame_features(spec: Spectrum, shared: dict) -> dict[str, np.ndarray]:
     signed = fluctogram(spec)
     fl_share, fl_best = fluctogram_vibrato(signed, frame_rate=rate)
     fluct = np.abs(signed)
-    # Envelope of the voice band for syllabic modulation (mel bands within 300-3400 Hz).
+    # Envelope of the voice band for syllabic modulation (mel bands within VOICE_BAND).
     mel_freqs = shared["mel_freqs"]
-    band = (mel_freqs >= 300) & (mel_freqs <= 3400)
+    band = (mel_freqs >= VOICE_BAND[0]) & (mel_freqs <= VOICE_BAND[1])
     env = 10 * np.log10(spec.mel[:, band].sum(axis=1) + 1e-10)
     plateau = note_plateaus(cents, in_contour, frame_rate=rate)
     return {
@@ -369,7 +372,7 @@ def segment_features(frames: dict[str, np.ndarray], idx: np.ndarray, frame_rate:
     ext = frames["vibrato_extent"][idx]
     has = np.isfinite(vib)
     n_has = has.sum(axis=1)
-    vib_frames = has & (np.nan_to_num(vib) > 0.5) & (np.nan_to_num(ext) >= 15) & (np.nan_to_num(ext) <= 150)
+    vib_frames = has & (np.nan_to_num(vib) > 0.5) & (np.nan_to_num(ext) >= VIBRATO_EXTENT[0]) & (np.nan_to_num(ext) <= VIBRATO_EXTENT[1])
     runs = frames["contour_run_s"][idx]
     in_contour = np.isfinite(runs)
     n_contour = np.maximum(in_contour.sum(axis=1), 1)
