@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_predict)
     t = sub.add_parser("train", help="train and evaluate a model on a labelled corpus")
     t.add_argument("corpus", help="CSV manifest (path,label[,group][,weight]...) or folder of label folders")
-    t.add_argument("--output", "-o", required=True, help="model path (writes .json, .skops, .report.*)")
+    t.add_argument("--output", "-o", required=True, help="model path (writes .json, .skops, .npz, .report.*)")
     t.add_argument("--groups", help="manifest column that groups items for cross-validation "
                                     "(default: 'group'; folders: 'folder', 'parent' or 'file')")
     t.add_argument("--label", action="append", metavar="NAME=score|song",
