@@ -49,11 +49,18 @@ def test_fit_predict_with_groups(est):
 
 
 def test_works_in_grid_search():
+    """The grid really searches: every candidate is fitted and scored, and the winner is the
+    candidate with the best mean score, whatever it is."""
     X, y, _ = data()
-    gs = GridSearchCV(ScoreSongClassifier(estimator="logreg"), {"calibration": ["sigmoid", None]}, cv=3)
+    grid = {"estimator": ["logreg", "hgb"], "calibration": ["sigmoid", None]}
+    gs = GridSearchCV(ScoreSongClassifier(), grid, cv=3, scoring="balanced_accuracy")
     gs.fit(X, y)
-    assert gs.best_score_ > 0.8
-    assert clone(gs.best_estimator_).get_params()["estimator"] == "logreg"
+    scores = gs.cv_results_["mean_test_score"]
+    assert len(scores) == 4 and np.isfinite(scores).all()
+    best = gs.cv_results_["params"][int(np.argmax(scores))]
+    assert {k: gs.best_params_[k] for k in grid} == best
+    assert clone(gs.best_estimator_).get_params()["estimator"] == best["estimator"]
+    assert gs.best_score_ == pytest.approx(scores.max()) and gs.best_score_ > 0.8
 
 
 META = {"feature_schema": None, "feature_names": ["a"], "threshold": 0.5, "model_version": "t"}
