@@ -299,3 +299,16 @@ def test_cli_train_with_groups_labels_and_explain(tmp_path, capsys):
                      "--format", "json"]) == 0
     e = json.loads(capsys.readouterr().out)
     assert e["label"] == "song" and len(e["contributions"]) == 3
+
+
+def test_nested_cv_in_parallel_equals_serial():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((90, 5))
+    y = np.where(X[:, 0] + 0.5 * X[:, 1] > 0, "song", "score")
+    g = np.repeat(np.arange(9), 10).astype(str)
+    kw = dict(candidates=("logreg", "hgb"), outer=3, inner=2, log=lambda m: None)
+    serial = nested_cv(X, y, g, n_jobs=1, **kw)
+    parallel = nested_cv(X, y, g, n_jobs=2, **kw)
+    np.testing.assert_array_equal(parallel["p_song"], serial["p_song"])
+    np.testing.assert_array_equal(parallel["threshold"], serial["threshold"])
+    assert parallel["folds"] == serial["folds"]

@@ -56,8 +56,22 @@ def _inner_choice(X, y, groups, candidates, n_splits, random_state, sample_weigh
     return max(scores, key=scores.get), scores
 
 
+def _outer_fold(k, X, y, groups, tr, te, candidates, inner, random_state, sample_weight):
+    """One outer fold of :func:`nested_cv`: inner model choice and calibrated fit on the
+    training part only, probabilities for the held-out part."""
+    sw = None if sample_weight is None else sample_weight[tr]
+    if len(set(y[tr])) < 2:
+        raise ValueError(f"outer fold {k}: the training part has only {set(y[tr])}; "
+                         "each label needs items in several groups")
+    best, scores = _inner_choice(X[tr], y[tr], groups[tr], candidates, inner, random_state, sw)
+    clf = ScoreSongClassifier(estimator=best, random_state=random_state).fit(
+        X[tr], y[tr], groups=groups[tr], sample_weight=sw)
+    p = clf.predict_proba(X[te])[:, list(clf.classes_).index("song")]
+    return p, balanced_threshold(y[tr], sw), best, scores
+
+
 def nested_cv(X, y, groups, *, candidates=("hgb", "logreg"), outer: int = 5, inner: int = 4,
-              sample_weight=None, random_state: int = 0, log=print) -> dict:
+              sample_weight=None, random_state: int = 0, n_jobs: int = 1, log=print) -> dict:
     """Out-of-fold calibrated song probabilities from nested grouped cross-validation.
 
     Parameters
@@ -71,6 +85,9 @@ def nested_cv(X, y, groups, *, candidates=("hgb", "logreg"), outer: int = 5, inn
     outer, inner : int
         Fold counts (capped by the number of groups).
     sample_weight : np.ndarray, optional
+    n_jobs : int
+        Outer folds fitted in parallel (joblib; ``-1``: all cores). Each fold is
+        deterministic given ``random_state``, so the result equals the serial one.
 
     Returns
     -------
@@ -86,18 +103,21 @@ def nested_cv(X, y, groups, *, candidates=("hgb", "logreg"), outer: int = 5, inn
     p = np.zeros(y.size)
     thr = np.zeros(y.size)
     folds = []
-    for k, (tr, te) in enumerate(GroupKFold(n_splits=min(outer, n_groups)).split(X, y, groups)):
-        sw = None if sample_weight is None else sample_weight[tr]
-        if len(set(y[tr])) < 2:
-            raise ValueError(f"outer fold {k}: the training part has only {set(y[tr])}; "
-                             "each label needs items in several groups")
-        best, scores = _inner_choice(X[tr], y[tr], groups[tr], candidates, inner, random_state, sw)
-        clf = ScoreSongClassifier(estimator=best, random_state=random_state).fit(
-            X[tr], y[tr], groups=groups[tr], sample_weight=sw)
-        p[te] = clf.predict_proba(X[te])[:, list(clf.classes_).index("song")]
-        thr[te] = balanced_threshold(y[tr], sw)
+    splits = list(GroupKFold(n_splits=min(outer, n_groups)).split(X, y, groups))
+    if n_jobs == 1:
+        results = (_outer_fold(k, X, y, groups, tr, te, candidates, inner, random_state, sample_weight)
+                   for k, (tr, te) in enumerate(splits))
+    else:
+        from joblib import Parallel, delayed
+
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(_outer_fold)(k, X, y, groups, tr, te, candidates, inner, random_state, sample_weight)
+            for k, (tr, te) in enumerate(splits))
+    for k, ((tr, te), (p_te, thr_k, best, scores)) in enumerate(zip(splits, results)):
+        p[te] = p_te
+        thr[te] = thr_k
         folds.append({"fold": k, "test_groups": sorted(set(groups[te].tolist())), "chosen": best,
-                      "inner_balanced_accuracy": scores, "threshold": float(thr[te][0])})
+                      "inner_balanced_accuracy": scores, "threshold": float(thr_k)})
         log(f"  outer fold {k}: {len(folds[-1]['test_groups'])} group(s) held out, chose {best} {scores}")
     return {"p_song": p, "threshold": thr, "folds": folds}
 
@@ -201,7 +221,8 @@ def train(corpus, *, out=None, groups=None, label_map=None, n_jobs: int = 1, cac
                     "features": ext.counts, "by_label": {k: int((y == k).sum()) for k in LABELS},
                     "n_groups": int(len(np.unique(g))), "weighted": sw is not None}
     if evaluate:
-        cv = nested_cv(X, y, g, candidates=candidates, sample_weight=sw, random_state=random_state, log=log)
+        cv = nested_cv(X, y, g, candidates=candidates, sample_weight=sw, random_state=random_state,
+                       n_jobs=n_jobs, log=log)
         report["cv"] = evaluate_predictions(y, cv["p_song"], threshold=cv["threshold"], kinds=kinds,
                                             sources=sources, paths=[_name(i) for i in used])
         report["cv"]["folds"] = cv["folds"]
