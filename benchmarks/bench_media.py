@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="scoresong-media-"))
     rate = 44100
     sig = source_signal(a.source, rate, 240.0)
-    m4a = write_media(tmp / f"{Path(a.source).stem}.m4a", sig, rate, sig.shape[1] / rate / 60,
+    m4a = write_media(tmp / f"{Path(a.source).stem}-aac.m4a", sig, rate, sig.shape[1] / rate / 60,
                       fmt="ipod", video=False)
     print(f"wrote {m4a} ({m4a.stat().st_size / 1e6:.1f} MB)", file=sys.stderr)
     bench_hotpath.main([str(m4a), "--repeat", str(a.repeat), "--long-minutes", "0", "--no-naive",
