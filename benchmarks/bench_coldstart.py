@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -72,16 +71,11 @@ print(json.dumps({"load through skops (sklearn import + skops)": t1 - t0}))
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}, {platform.system()}"
+    """The machine's description, as the hot-path benchmark writes it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_hotpath import machine as _machine
+
+    return _machine()
 
 
 def make_file(path: Path, seconds: float = 10.0, sr: int = 44100) -> Path:
