@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -63,6 +63,7 @@ __all__ = [
     "load",
     "stream",
     "prefetch",
+    "analysis_blocks",
     "source_name",
     "is_file_source",
     "discover",
@@ -85,23 +86,18 @@ MAX_CHANNELS = 64
 #: Bytes of decoded multichannel audio held at once while streaming.
 _BLOCK_BYTES = 8 * 1024 * 1024
 
-#: File extensions :func:`discover` collects from folders: what libsndfile reads, and the
-#: containers and codecs read through FFmpeg (PyAV).
-AUDIO_EXTENSIONS = frozenset({
-    # libsndfile
+#: Extensions of what libsndfile reads.
+_SNDFILE_EXTENSIONS = frozenset({
     ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".caf",
-    ".w64", ".rf64",
-    # FFmpeg (PyAV): AAC/ALAC, video containers, Windows Media, Dolby
-    ".m4a", ".m4b", ".aac", ".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".mka", ".webm",
-    ".avi", ".wma", ".asf", ".wmv", ".ac3", ".eac3", ".ec3", ".mts", ".m2ts", ".ts",
-    ".mpg", ".mpeg", ".flv", ".amr", ".mp2",
-})
-
-#: Extensions only FFmpeg reads: a file with one that FFmpeg cannot open is damaged.
+    ".w64", ".rf64"})
+#: Extensions only FFmpeg (PyAV) reads: AAC/ALAC, video containers, Windows Media, Dolby.
+#: A file with one of them that FFmpeg cannot open is damaged.
 _FFMPEG_EXTENSIONS = frozenset({
     ".m4a", ".m4b", ".aac", ".mp4", ".m4v", ".mov", ".3gp", ".mkv", ".mka", ".webm", ".avi",
     ".wma", ".asf", ".wmv", ".ac3", ".eac3", ".ec3", ".mts", ".m2ts", ".ts", ".mpg", ".mpeg",
     ".flv", ".amr", ".mp2"})
+#: File extensions :func:`discover` collects from folders: both of the above.
+AUDIO_EXTENSIONS = _SNDFILE_EXTENSIONS | _FFMPEG_EXTENSIONS
 #: FFmpeg demuxers of containers that may hold video and no audio (for the clear error).
 _VIDEO_CONTAINERS = ("mov", "mp4", "matroska", "webm", "avi", "asf", "mpegts", "mpeg", "flv",
                      "ogg", "3gp", "mxf", "nut", "rm")
@@ -329,19 +325,14 @@ def _planar_mono(x: np.ndarray) -> np.ndarray:
 
 
 def _to_mono(block: np.ndarray) -> np.ndarray:
-    """Channel average of a ``(n, channels)`` float32 block.
+    """Channel average of a ``(n, channels)`` float32 block (libsndfile's layout).
 
-    Summed column by column: ``block.mean(axis=1)`` reduces along the short, contiguous
-    channel axis and costs ten times more (a third of the decode time of a stereo file);
-    for stereo the result is bit-identical.
+    Summed channel by channel by :func:`_planar_mono` on the transposed view:
+    ``block.mean(axis=1)`` reduces along the short, contiguous channel axis and costs ten
+    times more (a third of the decode time of a stereo file); for stereo the result is
+    bit-identical.
     """
-    ch = block.shape[1]
-    if ch == 1:
-        return block[:, 0]
-    mono = block[:, 0] + block[:, 1]
-    for c in range(2, ch):
-        mono += block[:, c]
-    return mono / np.float32(ch)
+    return _planar_mono(block.T)
 
 
 # -- opening files, bytes and file-like objects -------------------------------------------
@@ -353,7 +344,6 @@ class _Opened:
     kind: str
     handle: object
     stream: object = None  # the PyAV audio stream
-    owned: object = None   # a BytesIO we made from bytes
 
     def close(self):
         try:
@@ -387,7 +377,6 @@ def _open(source, name: str, *, stream: int | None = None) -> _Opened:
     if stream is not None and (isinstance(stream, bool) or not isinstance(stream, (int, np.integer))
                                or stream < 0):
         raise ValueError(f"{name}: stream must be the index of an audio stream (0, 1, ...), got {stream!r}")
-    owned = None
     if isinstance(source, (str, os.PathLike)):
         _check_path(source)
         target, pos = str(source), None
@@ -395,7 +384,7 @@ def _open(source, name: str, *, stream: int | None = None) -> _Opened:
         if isinstance(source, (bytes, bytearray, memoryview)):
             if len(source) == 0:
                 raise EmptyAudioError(name, "no data (0 bytes)")
-            owned = source = io.BytesIO(bytes(source))
+            source = io.BytesIO(bytes(source))
         target = source
         try:
             pos = source.tell() if source.seekable() else None
@@ -406,20 +395,17 @@ def _open(source, name: str, *, stream: int | None = None) -> _Opened:
         try:
             with _decoder_notes(name):
                 f = sf.SoundFile(target)
-        except sf.LibsndfileError as exc:
-            sf_exc = exc
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError) as exc:  # sf.LibsndfileError is a RuntimeError
             sf_exc = exc
         else:
             if stream:
                 f.close()
                 raise NoAudioStreamError(name, f"has one audio stream; stream={stream} was asked for")
-            return _Opened("sf", f, owned=owned)
+            return _Opened("sf", f)
         if not isinstance(target, str) and not _rewind(target, pos or 0):
             raise UnreadableAudioError(name, "cannot rewind the file object to try another decoder")
-    elif hasattr(source, "read"):
-        sf_exc = None  # not seekable: libsndfile cannot read it, FFmpeg streams it
-    return _open_av(target, name, stream=stream, sf_exc=sf_exc, owned=owned)
+    # Not seekable (a pipe): libsndfile cannot read it, FFmpeg streams it.
+    return _open_av(target, name, stream=stream, sf_exc=sf_exc)
 
 
 def _av_error_types():
@@ -428,15 +414,10 @@ def _av_error_types():
     return (av.error.FFmpegError, OSError, ValueError, EOFError)
 
 
-def _open_av(target, name: str, *, stream: int | None, sf_exc, owned) -> _Opened:
-    try:
-        import av
-    except ImportError:  # pragma: no cover - PyAV is a dependency
-        av = None
+def _open_av(target, name: str, *, stream: int | None, sf_exc) -> _Opened:
+    import av  # a dependency; imported here so that start-up does not pay for FFmpeg
+
     suffix = Path(name).suffix.lower() if not name.startswith("<") else ""
-    if av is None:
-        raise NotAudioError(name, "not a format libsndfile reads (install PyAV for AAC, video "
-                                  "containers and more: pip install av)")
     try:
         container = av.open(target, mode="r", metadata_errors="ignore")
     except _av_error_types() as exc:
@@ -466,7 +447,7 @@ def _open_av(target, name: str, *, stream: int | None, sf_exc, owned) -> _Opened
                                        f"was asked for (counting from 0)")
     st = audio_streams[idx]
     st.thread_type = "AUTO"
-    return _Opened("av", container, stream=st, owned=owned)
+    return _Opened("av", container, stream=st)
 
 
 #: libsndfile's error code for data in no format it knows (SF_ERR_UNRECOGNISED_FORMAT).
@@ -582,14 +563,13 @@ def _sf_blocks(f: sf.SoundFile, name: str, *, start: int, remaining: int | None,
     frames_per_block = max(4096, min(frames_per_block, _BLOCK_BYTES // (4 * f.channels)))
     # Only libsndfile's MP3 decoder talks on stderr; other formats skip the capture.
     is_mp3 = str(f.format) in ("MP3", "MPEG")
-    notes = _decoder_notes if is_mp3 else _no_notes
     seen: list = []
     reads_to_end = remaining is None
     n_read = 0
     while remaining is None or remaining > 0:
         want = frames_per_block if remaining is None else min(frames_per_block, remaining)
         try:
-            with notes(name, seen):
+            with _decoder_notes(name, seen) if is_mp3 else nullcontext():
                 block = f.read(want, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
             raise CorruptAudioError(
@@ -610,11 +590,6 @@ def _sf_blocks(f: sf.SoundFile, name: str, *, start: int, remaining: int | None,
         why = f"; decoder: {seen[0]}" if seen else ""
         raise CorruptAudioError(name, f"decoding stopped at {n_read / src_sr:.1f} s of the "
                                       f"{declared / src_sr:.1f} s the header declares{why}")
-
-
-@contextmanager
-def _no_notes(name: str, seen: list | None = None):
-    yield
 
 
 def _frame_planar(frame) -> np.ndarray:
@@ -812,6 +787,20 @@ def stream(source, *, sr: int = ANALYSIS_SR, source_sr: float | None = None, off
 
 
 _stream = stream  # for callers whose ``stream=`` argument hides the function
+
+
+def analysis_blocks(source, *, source_sr: float | None = None, offset: float = 0.0,
+                    duration: float | None = None, stream: int | None = None
+                    ) -> Iterator[np.ndarray]:
+    """:func:`stream` at :data:`ANALYSIS_SR`, as the feature core consumes it.
+
+    A file (path, bytes, file object) is decoded one step ahead on another core
+    (:func:`prefetch`); an array needs no decoding, and a caller's own block iterator stays
+    in the caller's thread.
+    """
+    blocks = _stream(source, sr=ANALYSIS_SR, source_sr=source_sr, offset=offset,
+                     duration=duration, stream=stream)
+    return prefetch(blocks) if is_file_source(source) else blocks
 
 
 def _resampled(blocks: Iterator[np.ndarray], name: str, src_sr: int, sr: int, *, quality: str,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Iterable, Iterator
 
 
@@ -15,6 +14,7 @@ from .model import get_default_model, resolve_model
 
 __all__ = ["Prediction", "PredictionFailure", "predict", "predict_proba", "predict_many",
            "get_default_model"]
+
 
 @dataclass(frozen=True)
 class Prediction:

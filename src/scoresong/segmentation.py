@@ -439,9 +439,7 @@ def analyse(source, *, sr: float | None = None, stream: int | None = None) -> An
     ``source``, ``sr`` and ``stream`` are as for :func:`timeline`.
     """
     name = audio.source_name(source)
-    blocks = audio.stream(source, source_sr=sr, stream=stream)
-    if audio.is_file_source(source):
-        blocks = audio.prefetch(blocks)
+    blocks = audio.analysis_blocks(source, source_sr=sr, stream=stream)
     vals, times, silences, vocal = [], [], [], []
     names = None
     rate = audio.ANALYSIS_SR / HOP

@@ -246,12 +246,8 @@ def extract_features(source, sr: float | None = None, *, frames: bool = False,
     """
     target = audio.ANALYSIS_SR
     name = audio.source_name(source)
-    blocks = audio.stream(source, sr=target, source_sr=sr, offset=offset, duration=duration,
-                          stream=stream)
-    if audio.is_file_source(source):
-        # Decode the next block on another core while this one is analysed (a caller's own
-        # block iterator stays in the caller's thread).
-        blocks = audio.prefetch(blocks)
+    blocks = audio.analysis_blocks(source, source_sr=sr, offset=offset, duration=duration,
+                                   stream=stream)
 
     meter = audio.LevelMeter()
     parts = list(segment_stream(meter.watch(blocks), target, keep_frames=frames))
