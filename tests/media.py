@@ -30,6 +30,27 @@ def _layout_channels(layout: str) -> int:
     return {"mono": 1, "stereo": 2, "5.1": 6}[layout]
 
 
+def _add_video(out, codec: str):
+    """A 64x48, 10 frames/s video stream on the open container ``out``."""
+    vs = out.add_stream(codec, rate=10)
+    vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+    return vs
+
+
+def _mux_grey_video(out, vs, seconds: float, level: int) -> None:
+    """Encode ``seconds`` of a flat grey picture (``level`` 0-255) into ``vs`` and flush it."""
+    import av
+
+    img = np.full((48, 64, 3), level, np.uint8)
+    for k in range(int(10 * seconds)):
+        vf = av.VideoFrame.from_ndarray(img, format="rgb24")
+        vf.pts = k
+        for pkt in vs.encode(vf):
+            out.mux(pkt)
+    for pkt in vs.encode(None):
+        out.mux(pkt)
+
+
 def write_container(path, y: np.ndarray, sr: int, kind: str, *, video_seconds: float | None = None
                     ) -> Path:
     """Encode mono ``y`` (at ``sr``, resampled by the caller) into ``kind`` of :data:`CONTAINERS`.
@@ -44,10 +65,7 @@ def write_container(path, y: np.ndarray, sr: int, kind: str, *, video_seconds: f
     path = Path(path)
     ch = _layout_channels(layout)
     with av.open(str(path), "w", format=fmt) as out:
-        vs = None
-        if vcodec:
-            vs = out.add_stream(vcodec, rate=10)
-            vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        vs = _add_video(out, vcodec) if vcodec else None
         st = out.add_stream(codec, rate=rate, layout=layout)
         st.format = sample_fmt
         if codec == "wmav2":
@@ -69,8 +87,7 @@ def write_container(path, y: np.ndarray, sr: int, kind: str, *, video_seconds: f
             else:
                 data = blk
             arr = np.tile(data[None, :], (ch, 1)) if planar else np.repeat(data, ch)[None, :]
-            fr = __import__("av").AudioFrame.from_ndarray(np.ascontiguousarray(arr), format=sample_fmt,
-                                                          layout=layout)
+            fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr), format=sample_fmt, layout=layout)
             fr.sample_rate = rate
             fr.pts = pts
             fr.time_base = Fraction(1, rate)
@@ -80,15 +97,7 @@ def write_container(path, y: np.ndarray, sr: int, kind: str, *, video_seconds: f
         for pkt in st.encode(None):
             out.mux(pkt)
         if vs is not None:
-            n_video = int(10 * (video_seconds if video_seconds is not None else x.size / rate))
-            img = np.full((48, 64, 3), 128, np.uint8)
-            for k in range(n_video):
-                vf = av.VideoFrame.from_ndarray(img, format="rgb24")
-                vf.pts = k
-                for pkt in vs.encode(vf):
-                    out.mux(pkt)
-            for pkt in vs.encode(None):
-                out.mux(pkt)
+            _mux_grey_video(out, vs, video_seconds if video_seconds is not None else x.size / rate, 128)
     return path
 
 
@@ -98,14 +107,5 @@ def write_video_only(path, seconds: float = 3.0) -> Path:
 
     path = Path(path)
     with av.open(str(path), "w", format="mp4") as out:
-        vs = out.add_stream("libx264", rate=10)
-        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
-        img = np.full((48, 64, 3), 90, np.uint8)
-        for k in range(int(seconds * 10)):
-            vf = av.VideoFrame.from_ndarray(img, format="rgb24")
-            vf.pts = k
-            for pkt in vs.encode(vf):
-                out.mux(pkt)
-        for pkt in vs.encode(None):
-            out.mux(pkt)
+        _mux_grey_video(out, _add_video(out, "libx264"), seconds, 90)
     return path
