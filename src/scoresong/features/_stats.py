@@ -53,6 +53,14 @@ def run_lengths(mask: np.ndarray) -> np.ndarray:
     return out * mask
 
 
+def row_run_lengths(mask: np.ndarray) -> np.ndarray:
+    """:func:`run_lengths` within each row of a 2-D mask: runs end at the row's edges."""
+    mask = np.asarray(mask, dtype=bool)
+    padded = np.zeros((mask.shape[0], mask.shape[1] + 1), bool)
+    padded[:, :-1] = mask
+    return run_lengths(padded.ravel()).reshape(padded.shape)[:, :-1]
+
+
 def band_power_ratio(windows: np.ndarray, rate: float, band: tuple[float, float],
                      total: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """Share of power in ``band`` among ``total`` (Hz) for each row of ``windows``.

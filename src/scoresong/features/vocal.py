@@ -15,7 +15,7 @@ import numpy as np
 
 from ..spectrum import CENTS_PER_BIN, VOICE_BAND, Spectrum
 from ._stats import (band_power_ratio, centred_windows, moving_average, moving_variance,
-                     run_lengths, seg_nanmean, seg_nanstd)
+                     row_run_lengths, run_lengths, seg_nanmean, seg_nanstd)
 
 #: Candidate fundamental range for the lead voice (Hz).
 F0_RANGE = (80.0, 1000.0)
@@ -391,7 +391,10 @@ def segment_features(frames: dict[str, np.ndarray], idx: np.ndarray, frame_rate:
         "pitch_strength_p90": np.percentile(frames["pitch_strength"][idx], 90, axis=1).astype(np.float32),
         "contour_frac": in_contour.mean(axis=1).astype(np.float32),
         "contour_long_frac": ((np.nan_to_num(runs) >= 0.3).sum(axis=1) / n_contour).astype(np.float32),
-        "contour_len_mean": seg_nanmean(frames["contour_run_s"], idx),
+        # Runs measured within the segment (at most 5.12 s): the frame track's run lengths
+        # are cut at the edges of the analysed chunk, which segments never cross.
+        "contour_len_mean": (row_run_lengths(in_contour).sum(axis=1) / frame_rate
+                             / n_contour).astype(np.float32),
         "vibrato_ratio_mean": seg_nanmean(frames["vibrato_ratio"], idx),
         "vibrato_frames_frac": (vib_frames.sum(axis=1) / np.maximum(n_has, 1)).astype(np.float32),
         "vibrato_extent_mean": seg_nanmean(frames["vibrato_extent"], idx),
