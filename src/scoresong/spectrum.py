@@ -13,13 +13,15 @@ tile exactly, so a file streamed in blocks gives the same frames as one read who
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import numpy as np
 import scipy.fft
 
-__all__ = ["Spectrum", "stft_frames", "N_FFT", "HOP", "N_MELS", "FMIN", "FMAX",
+__all__ = ["Spectrum", "stft_frames", "one_blas_thread", "N_FFT", "HOP", "N_MELS", "FMIN", "FMAX",
            "LOGF_MIN", "LOGF_MAX", "CENTS_PER_BIN"]
 
 #: STFT size (64 ms at 16 kHz) and hop (16 ms, 62.5 frames per second).
@@ -33,6 +35,52 @@ VOICE_BAND = (300.0, 3400.0)
 #: Log-frequency view used for pitch and fluctuation: range and resolution.
 LOGF_MIN, LOGF_MAX = 60.0, 7600.0
 CENTS_PER_BIN = 20.0
+
+
+_BLAS_LOCK = threading.Lock()
+_BLAS_STATE: dict = {"libs": None, "depth": 0, "saved": []}
+
+
+def _blas_libs() -> list:
+    """threadpoolctl's controllers of the BLAS libraries loaded (numpy's OpenBLAS), found once."""
+    if _BLAS_STATE["libs"] is None:
+        try:
+            from threadpoolctl import ThreadpoolController  # scikit-learn's dependency
+
+            _BLAS_STATE["libs"] = list(ThreadpoolController().select(user_api="blas").lib_controllers)
+        except Exception:  # noqa: BLE001 - no threadpoolctl or an unknown BLAS: leave it be
+            _BLAS_STATE["libs"] = []
+    return _BLAS_STATE["libs"]
+
+
+@contextmanager
+def one_blas_thread():
+    """Run the matrix products inside on one BLAS thread (restored on exit; nestable).
+
+    The feature products are small (a chunk's frames times a few hundred bins): OpenBLAS's
+    second thread saves little on them and, while the next blocks are decoded on the other
+    core (or a second process analyses another file), it competes for that core and
+    spin-waits, which made them several times slower. One thread also makes the values
+    independent of the machine's core count (OpenBLAS sums some products in another order
+    when it splits them).
+    """
+    with _BLAS_LOCK:
+        if _BLAS_STATE["depth"] == 0:
+            libs = _blas_libs()
+            _BLAS_STATE["saved"] = [lib.num_threads for lib in libs]
+            for lib in libs:
+                if lib.num_threads != 1:
+                    lib.set_num_threads(1)
+        _BLAS_STATE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_STATE["depth"] -= 1
+            if _BLAS_STATE["depth"] == 0:
+                for lib, n in zip(_blas_libs(), _BLAS_STATE["saved"]):
+                    if n != 1:
+                        lib.set_num_threads(n)
 
 
 @lru_cache(maxsize=8)
@@ -96,6 +144,19 @@ def logfreq_basis(sr: int, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
     basis[lo, cols] = 1 - frac
     basis[np.minimum(lo + 1, n_fft // 2), cols] += frac
     return basis, freqs
+
+
+@lru_cache(maxsize=8)
+def _logfreq_taps(sr: int, n_fft: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The two STFT bins each log-frequency bin reads and their weights (column vectors),
+    taken from :func:`logfreq_basis`."""
+    basis, _ = logfreq_basis(sr, n_fft)
+    cols = np.arange(basis.shape[1])
+    lo = np.argmax(basis > 0, axis=0)
+    hi = np.minimum(lo + 1, basis.shape[0] - 1)
+    w_lo = basis[lo, cols]
+    w_hi = np.where(hi > lo, basis[hi, cols], 0).astype(np.float32)
+    return lo, hi, w_lo[:, None], w_hi[:, None]
 
 
 def stft_frames(y: np.ndarray, *, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
@@ -166,7 +227,8 @@ class Spectrum:
     @cached_property
     def mel(self) -> np.ndarray:
         """Mel power, shape ``(t, N_MELS)``."""
-        return self.power @ mel_basis(self.sr, self.n_fft)
+        with one_blas_thread():
+            return self.power @ mel_basis(self.sr, self.n_fft)
 
     @cached_property
     def log_mel(self) -> np.ndarray:
@@ -174,10 +236,25 @@ class Spectrum:
         return 10.0 * np.log10(np.maximum(self.mel, 1e-10, dtype=np.float32))
 
     @cached_property
+    def logfreq_bins(self) -> np.ndarray:
+        """Magnitude on the log-frequency grid, bins first: shape ``(k, t)``.
+
+        Each grid bin interpolates linearly between two STFT bins (the two non-zeros of
+        its column of :func:`logfreq_basis`), so it is two gathered rows of the transposed
+        magnitude, weighted and added, instead of a dense product with a matrix that is
+        more than 99% zeros.
+        """
+        lo, hi, w_lo, w_hi = _logfreq_taps(self.sr, self.n_fft)
+        mt = np.ascontiguousarray(self.magnitude.T)
+        out = mt[lo]
+        out *= w_lo
+        out += mt[hi] * w_hi
+        return out
+
+    @cached_property
     def logfreq(self) -> np.ndarray:
         """Magnitude on the log-frequency grid, shape ``(t, k)``."""
-        basis, _ = logfreq_basis(self.sr, self.n_fft)
-        return self.magnitude @ basis
+        return np.ascontiguousarray(self.logfreq_bins.T)
 
     @property
     def logfreq_freqs(self) -> np.ndarray:

@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-from ..spectrum import N_MELS, VOICE_BAND, Spectrum
+from ..spectrum import N_MELS, VOICE_BAND, Spectrum, one_blas_thread
 
 #: MFCCs kept (0 is overall level, which mixing gain changes; 1-13 describe timbre).
 N_MFCC = 14
@@ -41,7 +41,8 @@ def mfcc(log_mel: np.ndarray, *, n_mfcc: int = N_MFCC) -> np.ndarray:
     -------
     np.ndarray [shape=(t, n_mfcc)]
     """
-    return log_mel @ _dct_matrix(log_mel.shape[1], n_mfcc)
+    with one_blas_thread():
+        return log_mel @ _dct_matrix(log_mel.shape[1], n_mfcc)
 
 
 def spectral_shape(spec: Spectrum, *, roll_percent: float = 0.85) -> dict[str, np.ndarray]:
@@ -75,7 +76,7 @@ def spectral_contrast(spec: Spectrum, *, quantile: float = 0.2) -> np.ndarray:
     high, noise-like bands low.
 
     Contrast is only ever summarised over 5 s segments, so it is evaluated on every second
-    frame (32 ms apart) and held for the frame after: half the cost of the partial sorts that
+    frame (32 ms apart) and held for the frame after: half the cost of the sorts that
     dominate it.
 
     Returns
@@ -89,13 +90,15 @@ def spectral_contrast(spec: Spectrum, *, quantile: float = 0.2) -> np.ndarray:
     for lo, hi in zip(CONTRAST_EDGES[:-1], CONTRAST_EDGES[1:]):  # six bands, not frames
         band = power[:, (f >= lo) & (f < hi)]
         k = max(1, int(round(quantile * band.shape[1])))
-        part = np.partition(band, (k - 1, band.shape[1] - k), axis=1)
+        # A full sort (vectorised, SIMD) is several times faster than a two-point partition.
+        part = np.sort(band, axis=1)
         valley = part[:, :k].mean(axis=1)
         peak = part[:, -k:].mean(axis=1)
         out.append(10 * np.log10((peak + 1e-10) / (valley + 1e-10)))
     return np.repeat(np.stack(out, axis=1).astype(np.float32), 2, axis=0)[:t]
 
 
+@one_blas_thread()
 def frame_features(spec: Spectrum, shared: dict) -> dict[str, np.ndarray]:
     """Frame-level texture values; ``shared["mfcc"]`` is reused by the vocal family."""
     out = spectral_shape(spec)

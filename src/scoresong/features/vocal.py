@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spectrum import CENTS_PER_BIN, VOICE_BAND, Spectrum
+from ..spectrum import CENTS_PER_BIN, VOICE_BAND, Spectrum, one_blas_thread
 from ._stats import (band_power_ratio, centred_windows, moving_average, moving_variance,
                      row_run_lengths, run_lengths, seg_nanmean, seg_nanstd)
 
@@ -227,34 +227,38 @@ def fluctogram(spec: Spectrum, *, n_bands: int = 6, max_shift: int = 4,
     B. Lehner, G. Widmer, R. Sonnleitner, "On the reduction of false positives in singing
     voice detection", ICASSP 2014.
     """
-    mag = np.sqrt(spec.logfreq)
     freqs = spec.logfreq_freqs
     per_oct = int(round(1200 / CENTS_PER_BIN))
     start = int(np.searchsorted(freqs, fmin))
-    k = mag.shape[1]
+    k = freqs.size
     edges = [(start + b * per_oct // 2, start + b * per_oct // 2 + per_oct) for b in range(n_bands)]
     edges = [(a, min(b, k - max_shift)) for a, b in edges if a < k - max_shift - 8]
-    members = np.zeros((k, len(edges)), np.float32)
-    for j, (a, b) in enumerate(edges):
-        members[a:b, j] = 1.0
-    t = mag.shape[0]
+    t = spec.n_frames
     if t < 2:
         return np.zeros((t, len(edges)), np.float32)
-    lo = min(a for a, _ in edges)
-    hi = max(b for _, b in edges)
-    cur = mag[:-1, lo:hi]
-    nxt = mag[1:]
-    members = members[lo:hi]
-    corr = np.empty((2 * max_shift + 1, t - 1, len(edges)), np.float32)
-    for i, s in enumerate(range(-max_shift, max_shift + 1)):  # loop over shifts only
-        corr[i] = (cur * nxt[:, lo + s:hi + s]) @ members
+    # Bins-first layout: every sum below adds whole rows (contiguous, vectorised over
+    # frames). Bands overlap by half: the products are summed over the pieces between
+    # consecutive band edges once, and each band is the sum of its pieces.
+    cuts = np.unique([e for ab in edges for e in ab])
+    lo, hi = int(cuts[0]), int(cuts[-1])
+    pieces = [(int(np.searchsorted(cuts, a)), int(np.searchsorted(cuts, b))) for a, b in edges]
+    magT = np.sqrt(spec.logfreq_bins[lo - max_shift:hi + max_shift])
+    cur = magT[max_shift:max_shift + hi - lo, :-1]
+    nxt = magT[:, 1:]
+    corr = np.empty((2 * max_shift + 1, len(edges), t - 1), np.float32)
+    spans = list(zip(cuts[:-1] - lo, cuts[1:] - lo))
+    for i in range(2 * max_shift + 1):  # loop over shifts only
+        prod = cur * nxt[i:i + hi - lo]
+        part = np.stack([prod[a:b].sum(axis=0) for a, b in spans])  # and over pieces
+        for j, (a, b) in enumerate(pieces):  # and bands
+            corr[i, j] = part[a:b].sum(axis=0)
     best = np.argmax(corr, axis=0)
     c0 = np.take_along_axis(corr, best[None], 0)[0]
     cl = np.take_along_axis(corr, np.maximum(best - 1, 0)[None], 0)[0]
     cr = np.take_along_axis(corr, np.minimum(best + 1, 2 * max_shift)[None], 0)[0]
     den = cl - 2 * c0 + cr
     delta = np.where(np.abs(den) > 1e-12, 0.5 * (cl - cr) / np.where(den == 0, 1, den), 0.0)
-    shift = (best - max_shift + np.clip(delta, -0.5, 0.5)) * CENTS_PER_BIN
+    shift = ((best - max_shift + np.clip(delta, -0.5, 0.5)) * CENTS_PER_BIN).T
     shift = np.concatenate([shift, shift[-1:]], axis=0)
     return shift.astype(np.float32)
 
@@ -323,6 +327,7 @@ def vocal_variance(mfcc: np.ndarray, *, width: int = 11, coefficients: slice = s
     return moving_variance(mfcc[:, coefficients], width).sum(axis=1)
 
 
+@one_blas_thread()
 def frame_features(spec: Spectrum, shared: dict) -> dict[str, np.ndarray]:
     """Frame-level vocal quantities (see module docstring); ``shared`` holds the MFCCs."""
     rate = spec.frame_rate
