@@ -239,6 +239,41 @@ def test_calibration_curve_of_a_calibrated_predictor():
     assert max(abs(c["share_song"] - c["mean_p_song"]) for c in curve) < 0.03  # binomial noise, n≈2000/bin
 
 
+def test_report_markdown_has_every_part():
+    """The Markdown of a hand-made report: each part present, in order, with its figures."""
+    from scoresong.report import report_markdown
+
+    y = np.array(["score"] * 4 + ["song"] * 2)
+    p = np.array([0.1, 0.2, 0.3, 0.9, 0.8, 0.4])
+    cv = evaluate_predictions(y, p, threshold=0.5, kinds=["a", "a", "b", "b", "s", "s"],
+                              sources=["x"] * 6, paths=[f"f{i}.wav" for i in range(6)])
+    cv["per_group"] = cv["per_kind"]
+    cv["folds"] = [{"fold": 0, "test_groups": [f"g{i}" for i in range(13)], "chosen": "logreg",
+                    "inner_balanced_accuracy": {"logreg": 0.9}}]
+    report = {"title": "T", "corpus": "c.csv", "n_items": 60, "n_used": 6, "ignored_labels": {"vocalise": 2},
+              "failed": [f"bad{i}.wav: corrupt" for i in range(52)],
+              "features": {"extracted": 4, "cached": 2, "failed": 52, "hashed": 58, "seconds": 1.5},
+              "cv": cv, "cv_at_0.5": cv, "plot": "T.png"}
+    md = report_markdown(report)
+    parts = ["# T", "Corpus: `c.csv`; 6 of 60 items used (52 failed to decode).", "`vocalise` × 2",
+             "Features: 4 extracted now, 2 served from the cache, 52 failed (58 files hashed; 1.5 s).",
+             "## Nested grouped cross-validation", "| accuracy | 66.7% |", "| balanced accuracy | 62.5% |",
+             "| **score** | 3 | 1 |", "| **song** | 1 | 1 |", "![calibration, confusion, accuracy per kind](T.png)",
+             "### Operating threshold", "At threshold 0.5 instead", "### Calibration", "### Per kind",
+             "| b | 2 | 50.0% |", "### Per source", "### Per group (held out together)",
+             "### Folds", "- fold 0: held out g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10, g11 …; "
+             "inner choice logreg ({'logreg': 0.9})", "### Most confidently wrong",
+             "- `f3.wav` (b, true score): P(song) = 0.9", "## Files that failed", "- bad49.wav: corrupt",
+             "- … and 2 more (all in the `.json`)"]
+    at = [md.find(x) for x in parts]
+    assert -1 not in at, [x for x, a in zip(parts, at) if a < 0]
+    assert at == sorted(at)
+    assert "bad50.wav" not in md
+    # Without cross-validation folds: plain metrics, no fold list.
+    plain = report_markdown({**report, "cv": {**cv, "folds": []}})
+    assert "## Metrics" in plain and "### Folds" not in plain and "(the model's)" in plain
+
+
 def test_training_needs_both_labels(tmp_path):
     root = make_tiny_corpus(tmp_path / "c", per_album=1)
     shutil.rmtree(root / "song")

@@ -195,6 +195,22 @@ def _pct(v) -> str:
 
 def report_markdown(report: dict) -> str:
     """The report as Markdown (what ``STEM.md`` holds)."""
+    lines = _md_corpus(report)
+    cv = report.get("cv")
+    if cv:
+        lines += _md_metrics(report, cv)
+        lines += _md_plot(report.get("plot"))
+        lines += _md_threshold(report.get("cv_at_0.5"))
+        lines += _md_calibration(cv.get("calibration_curve"))
+        lines += _md_breakdowns(cv)
+        lines += _md_folds(cv.get("folds"))
+        lines += _md_most_wrong(cv.get("most_confidently_wrong"))
+    lines += _md_failed(report.get("failed"))
+    return "\n".join(lines)
+
+
+def _md_corpus(report: dict) -> list[str]:
+    """Title, corpus, items used, labels left out, the feature cache."""
     title = report.get("title", "Evaluation report")
     lines = [f"# {title}", "", f"Corpus: `{report['corpus']}`; {report['n_used']} of "
              f"{report['n_items']} items used ({len(report.get('failed', []))} failed to decode).", ""]
@@ -206,77 +222,107 @@ def report_markdown(report: dict) -> str:
         lines += [f"Features: {cache.get('extracted', 0)} extracted now, {cache.get('cached', 0)} "
                   f"served from the cache, {cache.get('failed', 0)} failed "
                   f"({cache.get('hashed', 0)} files hashed; {cache.get('seconds', '?')} s).", ""]
-    cv = report.get("cv")
-    if cv:
-        cm = cv["confusion_matrix"]["rows_true_cols_pred"]
-        nested = bool(cv.get("folds"))
-        lines += ["## Nested grouped cross-validation" if nested else "## Metrics", ""]
-        if nested:
-            lines += [f"Threshold on calibrated P(song): {cv['threshold']} (each outer fold's training "
-                      "song prior, the balanced-error rule; the model written uses the prior of all "
-                      "training data).", ""]
-        else:
-            lines += [f"Threshold on calibrated P(song): {cv['threshold']} (the model's).", ""]
-        lines += ["| metric | value |", "|---|---|",
-                  f"| items | {cv['n']} |",
-                  f"| accuracy | {_pct(cv['accuracy'])} |",
-                  f"| balanced accuracy | {_pct(cv['balanced_accuracy'])} |",
-                  f"| F1 (song) | {cv['f1_song']:.3f} |",
-                  f"| ROC-AUC | {cv['roc_auc']:.3f} |" if cv["roc_auc"] is not None else "| ROC-AUC | – |",
-                  f"| Brier score | {cv['brier']:.3f} |" if cv["brier"] is not None else "| Brier | – |",
-                  f"| expected calibration error | {cv['ece']:.3f} |", "",
-                  "Confusion matrix (rows true, columns predicted):", "",
-                  "| | score | song |", "|---|---|---|",
-                  f"| **score** | {cm[0][0]} | {cm[0][1]} |", f"| **song** | {cm[1][0]} | {cm[1][1]} |", ""]
-        if report.get("plot", "").endswith(".png"):
-            lines += [f"![calibration, confusion, accuracy per kind]({report['plot']})", ""]
-        elif report.get("plot"):
-            lines += [f"Plot {report['plot']}.", ""]
-        lines += ["### Operating threshold", "",
-                  "A file is called a song when its calibrated P(song) reaches the model's threshold "
-                  "(stored as `threshold` in the model's `.json`). Lower it to catch more songs, "
-                  "raise it for fewer false alarms: `scoresong.predict(path, threshold=0.5)` or "
-                  "`scoresong predict --threshold 0.5 ...`, or edit the value in the `.json` (the "
-                  "integrity hashes cover the `.skops` and `.npz` files, not the `.json`).", ""]
-        half = report.get("cv_at_0.5")
-        if half:
-            c5 = half["confusion_matrix"]["rows_true_cols_pred"]
-            lines += ["At threshold 0.5 instead (accuracy-optimal for the training prior): accuracy "
-                      f"{_pct(half['accuracy'])}, balanced accuracy {_pct(half['balanced_accuracy'])}, "
-                      f"F1 {half['f1_song']:.3f}; confusion {c5}.", ""]
-        if cv.get("calibration_curve"):
-            lines += ["### Calibration", "", "| P(song) bin | items | mean predicted | observed share of songs |",
-                      "|---|---:|---:|---:|"]
-            for c in cv["calibration_curve"]:
-                lines.append(f"| {c['lo']:.1f}–{c['hi']:.1f} | {c['n']} | {c['mean_p_song']:.3f} | "
-                             f"{c['share_song']:.3f} |")
-            lines.append("")
-        for title_, key in (("Per kind", "per_kind"), ("Per source", "per_source"),
-                            ("Per group (held out together)", "per_group")):
-            if key not in cv:
-                continue
-            lines += [f"### {title_}", "", "| | n | accuracy | balanced acc. vs all songs | mean P(song) |",
-                      "|---|---|---|---|---|"]
-            for k, d in cv[key].items():
-                lines.append(f"| {k} | {d['n']} | {_pct(d['accuracy'])} | "
-                             f"{_pct(d.get('balanced_accuracy_vs_songs'))} | {d['mean_p_song']:.3f} |")
-            lines.append("")
-        if nested:
-            lines += ["### Folds", ""]
-            for f in cv["folds"]:
-                lines.append(f"- fold {f['fold']}: held out {', '.join(f['test_groups'][:12])}"
-                             f"{' …' if len(f['test_groups']) > 12 else ''}; "
-                             f"inner choice {f['chosen']} ({f['inner_balanced_accuracy']})")
-            lines.append("")
-        lines += ["### Most confidently wrong", ""]
-        for w in cv.get("most_confidently_wrong", [])[:10]:
-            lines.append(f"- `{w['path']}` ({w['kind']}, true {w['label']}): P(song) = {w['p_song']}")
-        if not cv.get("most_confidently_wrong"):
-            lines.append("- none")
+    return lines
+
+
+def _md_metrics(report: dict, cv: dict) -> list[str]:
+    """The metric table and the confusion matrix."""
+    cm = cv["confusion_matrix"]["rows_true_cols_pred"]
+    nested = bool(cv.get("folds"))
+    lines = ["## Nested grouped cross-validation" if nested else "## Metrics", ""]
+    if nested:
+        lines += [f"Threshold on calibrated P(song): {cv['threshold']} (each outer fold's training "
+                  "song prior, the balanced-error rule; the model written uses the prior of all "
+                  "training data).", ""]
+    else:
+        lines += [f"Threshold on calibrated P(song): {cv['threshold']} (the model's).", ""]
+    return lines + [
+        "| metric | value |", "|---|---|",
+        f"| items | {cv['n']} |",
+        f"| accuracy | {_pct(cv['accuracy'])} |",
+        f"| balanced accuracy | {_pct(cv['balanced_accuracy'])} |",
+        f"| F1 (song) | {cv['f1_song']:.3f} |",
+        f"| ROC-AUC | {cv['roc_auc']:.3f} |" if cv["roc_auc"] is not None else "| ROC-AUC | – |",
+        f"| Brier score | {cv['brier']:.3f} |" if cv["brier"] is not None else "| Brier | – |",
+        f"| expected calibration error | {cv['ece']:.3f} |", "",
+        "Confusion matrix (rows true, columns predicted):", "",
+        "| | score | song |", "|---|---|---|",
+        f"| **score** | {cm[0][0]} | {cm[0][1]} |", f"| **song** | {cm[1][0]} | {cm[1][1]} |", ""]
+
+
+def _md_plot(plot) -> list[str]:
+    if (plot or "").endswith(".png"):
+        return [f"![calibration, confusion, accuracy per kind]({plot})", ""]
+    return [f"Plot {plot}.", ""] if plot else []
+
+
+def _md_threshold(half: dict | None) -> list[str]:
+    """How to move the operating threshold, and the figures at 0.5 (training reports)."""
+    lines = ["### Operating threshold", "",
+             "A file is called a song when its calibrated P(song) reaches the model's threshold "
+             "(stored as `threshold` in the model's `.json`). Lower it to catch more songs, "
+             "raise it for fewer false alarms: `scoresong.predict(path, threshold=0.5)` or "
+             "`scoresong predict --threshold 0.5 ...`, or edit the value in the `.json` (the "
+             "integrity hashes cover the `.skops` and `.npz` files, not the `.json`).", ""]
+    if half:
+        c5 = half["confusion_matrix"]["rows_true_cols_pred"]
+        lines += ["At threshold 0.5 instead (accuracy-optimal for the training prior): accuracy "
+                  f"{_pct(half['accuracy'])}, balanced accuracy {_pct(half['balanced_accuracy'])}, "
+                  f"F1 {half['f1_song']:.3f}; confusion {c5}.", ""]
+    return lines
+
+
+def _md_calibration(curve: list[dict] | None) -> list[str]:
+    if not curve:
+        return []
+    return (["### Calibration", "", "| P(song) bin | items | mean predicted | observed share of songs |",
+             "|---|---:|---:|---:|"]
+            + [f"| {c['lo']:.1f}–{c['hi']:.1f} | {c['n']} | {c['mean_p_song']:.3f} | "
+               f"{c['share_song']:.3f} |" for c in curve]
+            + [""])
+
+
+def _md_breakdowns(cv: dict) -> list[str]:
+    """Accuracy per kind, per source and per group, where the report has them."""
+    lines = []
+    for title, key in (("Per kind", "per_kind"), ("Per source", "per_source"),
+                       ("Per group (held out together)", "per_group")):
+        if key not in cv:
+            continue
+        lines += [f"### {title}", "", "| | n | accuracy | balanced acc. vs all songs | mean P(song) |",
+                  "|---|---|---|---|---|"]
+        for k, d in cv[key].items():
+            lines.append(f"| {k} | {d['n']} | {_pct(d['accuracy'])} | "
+                         f"{_pct(d.get('balanced_accuracy_vs_songs'))} | {d['mean_p_song']:.3f} |")
         lines.append("")
-    if report.get("failed"):
-        lines += ["## Files that failed", ""] + [f"- {e}" for e in report["failed"][:50]]
-        if len(report["failed"]) > 50:
-            lines.append(f"- … and {len(report['failed']) - 50} more (all in the `.json`)")
-        lines.append("")
-    return "\n".join(lines)
+    return lines
+
+
+def _md_folds(folds: list[dict] | None) -> list[str]:
+    """The outer folds of a nested cross-validation: what each held out and chose."""
+    if not folds:
+        return []
+    lines = ["### Folds", ""]
+    for f in folds:
+        lines.append(f"- fold {f['fold']}: held out {', '.join(f['test_groups'][:12])}"
+                     f"{' …' if len(f['test_groups']) > 12 else ''}; "
+                     f"inner choice {f['chosen']} ({f['inner_balanced_accuracy']})")
+    return lines + [""]
+
+
+def _md_most_wrong(wrong: list[dict] | None) -> list[str]:
+    lines = ["### Most confidently wrong", ""]
+    for w in (wrong or [])[:10]:
+        lines.append(f"- `{w['path']}` ({w['kind']}, true {w['label']}): P(song) = {w['p_song']}")
+    if not wrong:
+        lines.append("- none")
+    return lines + [""]
+
+
+def _md_failed(failed: list | None) -> list[str]:
+    if not failed:
+        return []
+    lines = ["## Files that failed", ""] + [f"- {e}" for e in failed[:50]]
+    if len(failed) > 50:
+        lines.append(f"- … and {len(failed) - 50} more (all in the `.json`)")
+    return lines + [""]

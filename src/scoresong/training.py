@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
 from .cache import extract_items
-from .dataset import LABELS, Item, read_corpus
+from .dataset import LABELS, Corpus, Item, read_corpus
 from .estimator import ScoreSongClassifier
 from .features import FEATURE_SCHEMA_VERSION, feature_names
 from .model import Model, save_model
@@ -29,6 +30,7 @@ __all__ = ["nested_cv", "balanced_threshold", "train", "evaluate", "model_meta",
 
 #: Background rows per class stored with a model for :func:`scoresong.explain`.
 N_REFERENCE = 32
+
 
 
 def _weights(items: list[Item]) -> np.ndarray | None:
@@ -195,51 +197,26 @@ def train(corpus, *, out=None, groups=None, label_map=None, n_jobs: int = 1, cac
     0.93
     """
     t0 = time.time()
-    corp = read_corpus(corpus, groups=groups, label_map=label_map)
-    items = corp.items
-    if corp.ignored:
-        log(f"left out (labels other than {LABELS}; map them with label_map): {corp.ignored}")
-    labels = {i.label for i in items}
-    if labels != set(LABELS):
-        raise ValueError(f"{corpus}: training needs both labels {LABELS}, found {sorted(labels)}")
-    log(f"{len(items)} items; extracting features")
-    ext = extract_items(items, n_jobs=n_jobs, cache_dir=cache_dir)
-    X, ok = ext.X, ext.ok
-    used = [items[i] for i in ok]
-    y = np.array([i.label for i in used])
-    g = np.array([i.group for i in used])
-    sw = _weights(used)
-    kinds = np.array([i.kind for i in used])
-    sources = np.array([i.source or i.group for i in used])
-    log(f"features: {ext.counts['extracted']} extracted, {ext.counts['cached']} from the cache, "
-        f"{ext.counts['failed']} failed ({ext.counts['seconds']} s)")
-    if set(y) != set(LABELS):
-        raise ValueError(f"{corpus}: after failures only {sorted(set(y))} left; see the errors: "
-                         f"{ext.errors[:5]}")
-    report: dict = {"title": "Training report", "corpus": str(corpus), "n_items": len(items),
-                    "n_used": len(used), "ignored_labels": corp.ignored, "failed": ext.errors,
-                    "features": ext.counts, "by_label": {k: int((y == k).sum()) for k in LABELS},
-                    "n_groups": int(len(np.unique(g))), "weighted": sw is not None}
+    corp = _read(corpus, groups=groups, label_map=label_map, need_both=True, log=log)
+    log(f"{len(corp.items)} items; extracting features")
+    data = _extract(corp, n_jobs=n_jobs, cache_dir=cache_dir)
+    log(f"features: {data.counts['extracted']} extracted, {data.counts['cached']} from the cache, "
+        f"{data.counts['failed']} failed ({data.counts['seconds']} s)")
+    if set(data.y) != set(LABELS):
+        raise ValueError(f"{corpus}: after failures only {sorted(set(data.y))} left; see the errors: "
+                         f"{data.errors[:5]}")
+    report: dict = {"title": "Training report", **_report_head(corpus, data),
+                    "by_label": {k: int((data.y == k).sum()) for k in LABELS},
+                    "n_groups": int(len(np.unique(data.groups))), "weighted": data.weights is not None}
     if evaluate:
-        cv = nested_cv(X, y, g, candidates=candidates, sample_weight=sw, random_state=random_state,
-                       n_jobs=n_jobs, log=log)
-        report["cv"] = evaluate_predictions(y, cv["p_song"], threshold=cv["threshold"], kinds=kinds,
-                                            sources=sources, paths=[_name(i) for i in used])
-        report["cv"]["folds"] = cv["folds"]
-        report["cv"]["per_group"] = evaluate_predictions(y, cv["p_song"], threshold=cv["threshold"],
-                                                         kinds=g)["per_kind"]
-        at_half = evaluate_predictions(y, cv["p_song"], threshold=0.5, kinds=kinds)
-        report["cv_at_0.5"] = {k: at_half[k] for k in ("accuracy", "balanced_accuracy", "f1_song",
-                                                         "confusion_matrix", "per_kind")}
-        report["predictions"] = _prediction_rows(used, cv["p_song"], cv["threshold"])
-    best, scores = _inner_choice(X, y, g, candidates, 5, random_state, sw)
-    log(f"final model: {best} (grouped CV balanced accuracy {scores})")
-    clf = ScoreSongClassifier(estimator=best, random_state=random_state).fit(X, y, groups=g, sample_weight=sw)
+        report.update(_cross_validate(data, candidates=candidates, random_state=random_state,
+                                      n_jobs=n_jobs, log=log))
+    clf, best, scores = _fit(data, candidates=candidates, random_state=random_state, log=log)
     report["final_choice"] = {"estimator": best, "grouped_cv_balanced_accuracy": scores}
-    meta = model_meta(best, report, model_version=model_version, n_used=len(used),
+    meta = model_meta(best, report, model_version=model_version, n_used=len(data.items),
                       corpus=corpus, evaluate=evaluate)
-    meta["threshold"] = balanced_threshold(y, sw)
-    meta["reference"] = reference_data(X, y, random_state=random_state)
+    meta["threshold"] = balanced_threshold(data.y, data.weights)
+    meta["reference"] = reference_data(data.X, data.y, random_state=random_state)
     if extra_meta:
         meta.update(extra_meta)
     report["threshold"] = meta["threshold"]
@@ -250,6 +227,105 @@ def train(corpus, *, out=None, groups=None, label_map=None, n_jobs: int = 1, cac
         write_report(report, js.with_name(js.stem + ".report"), plot=plot)
         model.meta = json.loads(js.read_text())
     return model, report
+
+
+# --- the steps train and evaluate share: read -> extract -> evaluate -> fit ------------------
+
+@dataclass
+class _Extracted:
+    """A corpus after feature extraction: the items that could be analysed, row for row
+    with their feature vectors, and what failed."""
+
+    corpus: Corpus
+    X: np.ndarray
+    items: list[Item]      # the analysed items, in the rows of ``X``
+    counts: dict           # extracted / cached / failed / hashed / seconds
+    errors: list
+
+    @property
+    def y(self) -> np.ndarray:
+        return np.array([i.label for i in self.items])
+
+    @property
+    def groups(self) -> np.ndarray:
+        return np.array([i.group for i in self.items])
+
+    @property
+    def weights(self) -> np.ndarray | None:
+        return _weights(self.items)
+
+    @property
+    def kinds(self) -> np.ndarray:
+        return np.array([i.kind for i in self.items])
+
+    @property
+    def sources(self) -> np.ndarray:
+        return np.array([i.source or i.group for i in self.items])
+
+    @property
+    def names(self) -> list[str]:
+        return [_name(i) for i in self.items]
+
+
+def _read(corpus, *, groups=None, label_map=None, need_both: bool = False, log=None) -> Corpus:
+    """Step 1: the labelled items of a corpus (manifest or folders). ``log`` hears which
+    labels were left out; ``need_both`` refuses a corpus without both labels (training)."""
+    try:
+        corp = read_corpus(corpus, groups=groups, label_map=label_map)
+    except ValueError as exc:  # read_corpus raises ValueError only for what it refuses
+        raise ValueError(str(exc)) from exc
+    if log is not None and corp.ignored:
+        log(f"left out (labels other than {LABELS}; map them with label_map): {corp.ignored}")
+    labels = {i.label for i in corp.items}
+    if need_both and labels != set(LABELS):
+        raise ValueError(f"{corpus}: training needs both labels {LABELS}, found {sorted(labels)}")
+    return corp
+
+
+def _extract(corp: Corpus, *, n_jobs: int = 1, cache_dir=None) -> _Extracted:
+    """Step 2: feature vectors of every item (through the content cache); failures listed."""
+    ext = extract_items(corp.items, n_jobs=n_jobs, cache_dir=cache_dir)
+    return _Extracted(corp, ext.X, [corp.items[i] for i in ext.ok], ext.counts, ext.errors)
+
+
+def _report_head(corpus, data: _Extracted) -> dict:
+    """What every report says first: the corpus, how many items were used, what failed."""
+    return {"corpus": str(corpus), "n_items": len(data.corpus.items), "n_used": len(data.items),
+            "ignored_labels": data.corpus.ignored, "failed": data.errors, "features": data.counts}
+
+
+def _metrics(data: _Extracted, p_song, threshold) -> tuple[dict, dict]:
+    """Step 3 (evaluate): metrics of song probabilities against the labels, with the
+    breakdowns per kind and source, and separately per group."""
+    y = data.y
+    res = evaluate_predictions(y, p_song, threshold=threshold, kinds=data.kinds,
+                               sources=data.sources, paths=data.names)
+    per_group = evaluate_predictions(y, p_song, threshold=threshold, kinds=data.groups)["per_kind"]
+    return res, per_group
+
+
+def _cross_validate(data: _Extracted, *, candidates, random_state: int, n_jobs: int, log) -> dict:
+    """Step 3 for training: nested grouped CV; the report's ``cv``, ``cv_at_0.5`` and
+    ``predictions``."""
+    y = data.y
+    cv = nested_cv(data.X, y, data.groups, candidates=candidates, sample_weight=data.weights,
+                   random_state=random_state, n_jobs=n_jobs, log=log)
+    res, per_group = _metrics(data, cv["p_song"], cv["threshold"])
+    at_half = evaluate_predictions(y, cv["p_song"], threshold=0.5, kinds=data.kinds)
+    return {"cv": {**res, "folds": cv["folds"], "per_group": per_group},
+            "cv_at_0.5": {k: at_half[k] for k in ("accuracy", "balanced_accuracy", "f1_song",
+                                                  "confusion_matrix", "per_kind")},
+            "predictions": _prediction_rows(data.items, cv["p_song"], cv["threshold"])}
+
+
+def _fit(data: _Extracted, *, candidates, random_state: int, log) -> tuple[ScoreSongClassifier, str, dict]:
+    """Step 4: choose the base classifier on grouped folds of all data, then fit it
+    (calibrated) on all of it."""
+    y, g, sw = data.y, data.groups, data.weights
+    best, scores = _inner_choice(data.X, y, g, candidates, 5, random_state, sw)
+    log(f"final model: {best} (grouped CV balanced accuracy {scores})")
+    clf = ScoreSongClassifier(estimator=best, random_state=random_state).fit(data.X, y, groups=g, sample_weight=sw)
+    return clf, best, scores
 
 
 def _prediction_rows(items: list[Item], p_song, threshold) -> list[dict]:
@@ -312,23 +388,15 @@ def evaluate(model, corpus, *, groups=None, label_map=None, n_jobs: int = 1, cac
     from .model import load_model
 
     m = model if isinstance(model, Model) else load_model(model)
-    corp = read_corpus(corpus, groups=groups, label_map=label_map)
-    items = corp.items
-    ext = extract_items(items, n_jobs=n_jobs, cache_dir=cache_dir)
-    used = [items[i] for i in ext.ok]
-    if not used:
-        raise ValueError(f"{corpus}: no item could be analysed ({len(ext.errors)} failed: {ext.errors[:3]})")
+    data = _extract(_read(corpus, groups=groups, label_map=label_map), n_jobs=n_jobs, cache_dir=cache_dir)
+    if not data.items:
+        raise ValueError(f"{corpus}: no item could be analysed ({len(data.errors)} failed: {data.errors[:3]})")
     thr = m.threshold if threshold is None else float(threshold)
-    y = np.array([i.label for i in used])
-    p = m.song_probability(ext.X)
-    res = evaluate_predictions(y, p, threshold=thr, kinds=[i.kind for i in used],
-                               sources=[i.source or i.group for i in used],
-                               paths=[_name(i) for i in used])
-    res["per_group"] = evaluate_predictions(y, p, threshold=thr, kinds=[i.group for i in used])["per_kind"]
-    report = {"title": f"Evaluation of model {m.version}", "corpus": str(corpus), "n_items": len(items),
-              "n_used": len(used), "ignored_labels": corp.ignored, "failed": ext.errors,
-              "features": ext.counts, "cv": {**res, "folds": []},
-              "predictions": _prediction_rows(used, p, thr)}
+    p = m.song_probability(data.X)
+    res, per_group = _metrics(data, p, thr)
+    report = {"title": f"Evaluation of model {m.version}", **_report_head(corpus, data),
+              "cv": {**res, "per_group": per_group, "folds": []},
+              "predictions": _prediction_rows(data.items, p, thr)}
     if out is not None:
         write_report(report, Path(out), plot=plot)
     return report
