@@ -145,6 +145,25 @@ def test_contour_length_is_chunk_invariant():
     np.testing.assert_allclose(shifted[:, j], original[:, j], rtol=1e-3, atol=1e-3)
 
 
+def test_end_aligned_tail_segment_across_a_chunk_boundary():
+    # 124.88 s: two full chunks end at 122.88 s, leaving 2 s: the last segment is aligned
+    # to the end of the file, so it starts 3.12 s inside the previous chunk. Its values
+    # must equal those of the same samples cut out on the same frame grid, with more than
+    # the context before them. (The cut is one frame past a whole number of segments:
+    # spectral contrast is computed on every second frame of a block, counted from the
+    # block's first frame, and the tail's block starts on an odd frame here.)
+    rng = np.random.default_rng(3)
+    y = np.concatenate([tone(rng.uniform(150, 500), 5.0, vibrato_hz=rng.uniform(0, 7),
+                             vibrato_cents=rng.uniform(0, 60)) for _ in range(26)])[SEGMENT_FRAMES * HOP:]
+    f = extract_features(y, SR)
+    assert f.segment_times[-1, 1] == pytest.approx(y.size / SR, abs=HOP / SR)
+    assert f.segment_times[-1, 0] < 122.88 < f.segment_times[-1, 1]
+    cut = (20 * SEGMENT_FRAMES + 1) * HOP
+    g = extract_features(y[cut:], SR)
+    np.testing.assert_allclose(g.segment_times[-1] + cut / SR, f.segment_times[-1])
+    np.testing.assert_allclose(g.segment_values[-1], f.segment_values[-1], rtol=1e-3, atol=1e-3)
+
+
 def test_file_and_array_give_the_same_features(write):
     y = tone(250, 7.0, vibrato_hz=5.5, vibrato_cents=40)
     p = write("t.wav", y, subtype="FLOAT")
@@ -295,3 +314,58 @@ def test_singing_words_statistics_separate_a_sung_staircase_from_a_steady_tone()
     assert sung["vocal.plateau_onsets_per_s:mean"] > 1.0
     assert steady["vocal.plateau_onsets_per_s:mean"] < 0.5
     assert sung["vocal.strength_syllabic_mod:mean"] > steady["vocal.strength_syllabic_mod:mean"]
+
+
+def _with_faults(monkeypatch):
+    """Make texture's segment statistics fault: the first segment of every chunk gets a NaN
+    centroid mean, every segment an infinite bandwidth spread."""
+    from scoresong.features import texture
+
+    real = texture.segment_features
+
+    def faulty(frames, idx, rate):
+        out = real(frames, idx, rate)
+        out["centroid_mean"][0] = np.nan
+        out["bandwidth_std"][:] = np.inf
+        return out
+
+    monkeypatch.setattr(texture, "segment_features", faulty)
+
+
+def test_nonfinite_statistics_are_zeroed_counted_and_warned_once(monkeypatch):
+    import warnings
+
+    from scoresong.features import NonFiniteFeatureWarning
+
+    y = tone(220, 66.0, vibrato_hz=5.0, vibrato_cents=40)  # two chunks: 12 segments + 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NonFiniteFeatureWarning)  # a clean file: no warning
+        clean = extract_features(y, SR)
+    assert clean.nonfinite == {}
+    _with_faults(monkeypatch)
+    with pytest.warns(NonFiniteFeatureWarning) as rec:
+        f = extract_features(y, SR)
+    assert len(rec) == 1  # one warning per file, naming the statistics and the counts
+    msg = str(rec[0].message)
+    n = f.segment_values.shape[0]
+    assert n == 13
+    assert "texture.centroid_mean (2 of 13 segments)" in msg and "texture.bandwidth_std (13 of 13" in msg
+    assert f.nonfinite == {"texture.centroid_mean": 2, "texture.bandwidth_std": 13}
+    # The values are still zeros (the model needs finite input), and nothing else moved.
+    names = list(f.segment_names)
+    c, b = names.index("texture.centroid_mean"), names.index("texture.bandwidth_std")
+    assert (f.segment_values[[0, 12], c] == 0).all() and (f.segment_values[:, b] == 0).all()
+    other = [j for j in range(len(names)) if j not in (c, b)]
+    np.testing.assert_array_equal(f.segment_values[:, other], clean.segment_values[:, other])
+    assert np.isfinite(f.values).all()
+
+
+def test_the_timeline_records_nonfinite_statistics_too(monkeypatch):
+    from scoresong.features import NonFiniteFeatureWarning
+    from scoresong.segmentation import analyse
+
+    _with_faults(monkeypatch)
+    with pytest.warns(NonFiniteFeatureWarning, match="texture.centroid_mean") as rec:
+        an = analyse(tone(220, 12.0), sr=SR)
+    assert len(rec) == 1
+    assert an.nonfinite == {"texture.centroid_mean": 1, "texture.bandwidth_std": an.values.shape[0]}

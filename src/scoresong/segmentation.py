@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from . import audio
-from .features import SEGMENT_FRAMES, SILENT_SEGMENT_DB, segment_stream
+from .features import (SEGMENT_FRAMES, SILENT_SEGMENT_DB, merge_nonfinite, segment_stream,
+                       warn_nonfinite)
 from .model import resolve_model
 from .spectrum import HOP
 
@@ -431,6 +432,7 @@ class Analysis:
     times: np.ndarray  # (n_segments, 2)
     silences: list  # merged quiet runs (start, end), any length
     vocal: np.ndarray  # (n_cells, len(TRACK_KEYS)) at CELL_RATE
+    nonfinite: dict = field(default_factory=dict)  # statistic -> segments replaced by 0
 
 
 def analyse(source, *, sr: float | None = None, stream: int | None = None) -> Analysis:
@@ -440,7 +442,7 @@ def analyse(source, *, sr: float | None = None, stream: int | None = None) -> An
     """
     name = audio.source_name(source)
     blocks = audio.analysis_blocks(source, source_sr=sr, stream=stream)
-    vals, times, silences, vocal = [], [], [], []
+    vals, times, silences, vocal, nonfinite = [], [], [], [], []
     names = None
     rate = audio.ANALYSIS_SR / HOP
     meter = audio.LevelMeter()
@@ -453,13 +455,17 @@ def analyse(source, *, sr: float | None = None, stream: int | None = None) -> An
                                      min_duration=0.0, offset=blk.frame_start)
         vocal.append(_cell_track(blk.frames, TRACK_KEYS))
         blk.frames = None  # keep 80 numbers per segment and a 10 Hz track, not the frames
+        nonfinite.append(blk.nonfinite)
     meter.check(audio.ANALYSIS_SR, path=name)
+    nonfinite = merge_nonfinite(nonfinite)
+    warn_nonfinite(name, nonfinite, sum(len(t) for t in times))
     return Analysis(
         path=name, duration=meter.n_samples / audio.ANALYSIS_SR, names=names,
         values=np.concatenate(vals) if vals else np.zeros((0, 80), np.float32),
         times=np.concatenate(times) if times else np.zeros((0, 2)),
         silences=_merge_intervals(silences),
-        vocal=np.concatenate(vocal) if vocal else np.zeros((0, len(TRACK_KEYS)), np.float32))
+        vocal=np.concatenate(vocal) if vocal else np.zeros((0, len(TRACK_KEYS)), np.float32),
+        nonfinite=nonfinite)
 
 
 def _decide(an: Analysis, m, *, window, hop, switch, song_break, min_silence, snap, threshold) -> Timeline:

@@ -13,6 +13,10 @@ chunks gives the same segments as one analysed whole, and memory does not grow w
 Files shorter than one segment are analysed as a single shorter segment; a remainder of at
 least :data:`~scoresong.audio.MIN_DURATION` at the end becomes one more segment, aligned to
 the end of the file.
+
+A segment statistic that comes out NaN or infinite (an empty selection, a division by zero)
+is replaced by 0, counted in ``Features.nonfinite`` and reported by one
+:class:`NonFiniteFeatureWarning` per file.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from ..spectrum import FMAX, FMIN, HOP, N_FFT, N_MELS, Spectrum, mel_frequencies
 from . import orchestral, texture, vocal
 
 __all__ = ["extract_features", "Features", "segment_stream", "feature_names",
-           "FEATURE_SCHEMA_VERSION", "SEGMENT_FRAMES", "FAMILIES"]
+           "FEATURE_SCHEMA_VERSION", "SEGMENT_FRAMES", "FAMILIES", "NonFiniteFeatureWarning"]
 
 #: Bumped whenever a change alters any feature value; models record it and refuse others.
 #: 3: MFCCs are the DCT-II of the log-mel spectrum (2 took the inverse transform).
@@ -65,17 +69,39 @@ def frame_features(spec: Spectrum) -> dict[str, np.ndarray]:
     return out
 
 
-def _segment_features(frames: dict[str, np.ndarray], idx: np.ndarray, rate: float
-                      ) -> dict[str, np.ndarray]:
+class NonFiniteFeatureWarning(RuntimeWarning):
+    """A segment statistic came out NaN or infinite (an empty selection, a division by
+    zero) and was replaced by 0 so that the model gets finite input. Issued once per file,
+    naming the statistics; :attr:`Features.nonfinite` holds the counts."""
+
+
+def _segment_features(frames: dict[str, np.ndarray], idx: np.ndarray, rate: float,
+                      nonfinite: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+    """Segment statistics of every family; a non-finite value becomes 0 and is counted
+    (segments per statistic) in ``nonfinite`` when given."""
     out = {}
     with warnings.catch_warnings():
+        # numpy's "mean of empty slice" and the like: what they leave (NaN, inf) is
+        # replaced below and recorded instead.
         warnings.simplefilter("ignore", RuntimeWarning)
         for fam, mod in FAMILIES.items():
             sub = {k.split(".", 1)[1]: v for k, v in frames.items() if k.startswith(fam + ".")}
             for k, v in mod.segment_features(sub, idx, rate).items():
-                out[f"{fam}.{k}"] = np.nan_to_num(np.asarray(v, np.float32), nan=0.0,
-                                                  posinf=0.0, neginf=0.0)
+                v = np.asarray(v, np.float32)
+                bad = int(np.count_nonzero(~np.isfinite(v)))
+                if bad and nonfinite is not None:
+                    nonfinite[f"{fam}.{k}"] = nonfinite.get(f"{fam}.{k}", 0) + bad
+                out[f"{fam}.{k}"] = np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0)
     return out
+
+
+def warn_nonfinite(name: str, nonfinite: dict[str, int], n_segments: int) -> None:
+    """Issue one :class:`NonFiniteFeatureWarning` for a file when any segment statistic
+    was replaced (``nonfinite``: statistic -> segments replaced)."""
+    if nonfinite:
+        which = ", ".join(f"{k} ({n} of {n_segments} segments)" for k, n in sorted(nonfinite.items()))
+        warnings.warn(f"{name}: non-finite segment statistics replaced by 0: {which}",
+                      NonFiniteFeatureWarning, stacklevel=3)
 
 
 @dataclass
@@ -87,6 +113,82 @@ class SegmentBlock:
     names: tuple[str, ...]
     frames: dict | None = None     # frame-level values of the chunk (without context)
     frame_start: int = 0           # absolute index of the first frame in ``frames``
+    nonfinite: dict = field(default_factory=dict)  # statistic -> segments replaced by 0
+
+
+class _Segmenter:
+    """The state of :func:`segment_stream`: the samples still needed (``buf``, starting at
+    absolute sample ``buf0``), the first frame of the next chunk (``f0``) and the number
+    of samples seen."""
+
+    def __init__(self, sr: int, keep_frames: bool = False):
+        self.sr = sr
+        self.rate = sr / HOP
+        self.keep_frames = keep_frames
+        self.buf = np.zeros(0, np.float32)
+        self.buf0 = 0           # absolute sample index of buf[0]
+        self.f0 = 0             # first frame of the next chunk
+        self.total = 0          # samples seen so far
+
+    def push(self, block: np.ndarray) -> Iterator[SegmentBlock]:
+        """Take one block; yield every chunk it completes."""
+        seg, ctx = SEGMENT_FRAMES, CONTEXT_FRAMES
+        chunk_frames = CHUNK_SEGMENTS * seg
+        self.buf = np.concatenate([self.buf, np.asarray(block, np.float32)])
+        self.total += len(block)
+        while self.buf0 + self.buf.size >= (self.f0 + chunk_frames + ctx) * HOP + _PAD_R:
+            f0 = self.f0
+            starts = f0 + seg * np.arange(CHUNK_SEGMENTS)
+            yield self._run(f0 - ctx, f0 + chunk_frames + ctx, starts, seg, (f0, f0 + chunk_frames))
+            self.f0 = f0 + chunk_frames
+            keep_from = (self.f0 - seg - ctx) * HOP - _PAD_L
+            if keep_from > self.buf0:
+                self.buf = self.buf[keep_from - self.buf0:]
+                self.buf0 = keep_from
+
+    def finish(self) -> SegmentBlock | None:
+        """The final chunk: remaining full segments plus the end-aligned tail segment."""
+        seg, f0 = SEGMENT_FRAMES, self.f0
+        n_frames = -(-self.total // HOP)
+        if n_frames <= f0 and f0 > 0:
+            return None
+        if n_frames < seg:
+            starts, length = np.array([0]), n_frames
+        else:
+            n_full = n_frames // seg
+            starts = seg * np.arange(f0 // seg, n_full)
+            min_frames = int(np.ceil(audio.MIN_DURATION * self.rate))
+            if n_frames - n_full * seg >= min_frames:
+                starts = np.append(starts, n_frames - seg)
+            length = seg
+        if starts.size == 0:
+            return None
+        g0 = min(int(starts.min()), f0) - CONTEXT_FRAMES
+        return self._run(g0, n_frames + CONTEXT_FRAMES, starts, length, (f0, n_frames))
+
+    def _region(self, a: int, b: int) -> np.ndarray:
+        """Samples [a, b) in absolute indices, zeros outside the signal."""
+        out = np.zeros(b - a, np.float32)
+        lo, hi = max(a, self.buf0), min(b, self.buf0 + self.buf.size)
+        if hi > lo:
+            out[lo - a:hi - a] = self.buf[lo - self.buf0:hi - self.buf0]
+        return out
+
+    def _run(self, g0: int, g1: int, starts: np.ndarray, length: int, keep: tuple[int, int]) -> SegmentBlock:
+        """Analyse frames [g0, g1) and the segments of ``length`` frames at ``starts``."""
+        y = self._region(g0 * HOP - _PAD_L, (g1 - 1) * HOP + _PAD_R)
+        spec = Spectrum.from_padded(y, self.sr)
+        fr = frame_features(spec)
+        idx = (starts - g0)[:, None] + np.arange(length)[None, :]
+        nonfinite: dict[str, int] = {}
+        stats = _segment_features(fr, idx, self.rate, nonfinite)
+        names = tuple(stats)
+        values = np.stack([stats[k] for k in names], axis=1) if starts.size else np.zeros((0, len(names)), np.float32)
+        times = np.stack([starts, starts + length], axis=1) * HOP / self.sr
+        kept = None
+        if self.keep_frames:
+            kept = {k: v[keep[0] - g0:keep[1] - g0] for k, v in fr.items()}
+        return SegmentBlock(times, values, names, kept, keep[0], nonfinite)
 
 
 def segment_stream(blocks: Iterable[np.ndarray], sr: int, *, keep_frames: bool = False
@@ -106,65 +208,12 @@ def segment_stream(blocks: Iterable[np.ndarray], sr: int, *, keep_frames: bool =
     ------
     SegmentBlock
     """
-    seg = SEGMENT_FRAMES
-    chunk_frames = CHUNK_SEGMENTS * seg
-    ctx = CONTEXT_FRAMES
-    rate = sr / HOP
-    buf = np.zeros(0, np.float32)
-    buf0 = 0            # absolute sample index of buf[0]
-    f0 = 0              # first frame of the next chunk
-    total = 0           # samples seen so far
-    min_frames = int(np.ceil(audio.MIN_DURATION * rate))
-
-    def region(a: int, b: int) -> np.ndarray:
-        """Samples [a, b) in absolute indices, zeros outside the signal."""
-        out = np.zeros(b - a, np.float32)
-        lo, hi = max(a, buf0), min(b, buf0 + buf.size)
-        if hi > lo:
-            out[lo - a:hi - a] = buf[lo - buf0:hi - buf0]
-        return out
-
-    def run(g0: int, g1: int, starts: np.ndarray, length: int, keep: tuple[int, int]) -> SegmentBlock:
-        y = region(g0 * HOP - _PAD_L, (g1 - 1) * HOP + _PAD_R)
-        spec = Spectrum.from_padded(y, sr)
-        fr = frame_features(spec)
-        idx = (starts - g0)[:, None] + np.arange(length)[None, :]
-        stats = _segment_features(fr, idx, rate)
-        names = tuple(stats)
-        values = np.stack([stats[k] for k in names], axis=1) if starts.size else np.zeros((0, len(names)), np.float32)
-        times = np.stack([starts, starts + length], axis=1) * HOP / sr
-        kept = None
-        if keep_frames:
-            kept = {k: v[keep[0] - g0:keep[1] - g0] for k, v in fr.items()}
-        return SegmentBlock(times, values, names, kept, keep[0])
-
+    state = _Segmenter(sr, keep_frames)
     for block in blocks:
-        buf = np.concatenate([buf, np.asarray(block, np.float32)])
-        total += len(block)
-        while buf0 + buf.size >= (f0 + chunk_frames + ctx) * HOP + _PAD_R:
-            starts = f0 + seg * np.arange(CHUNK_SEGMENTS)
-            yield run(f0 - ctx, f0 + chunk_frames + ctx, starts, seg, (f0, f0 + chunk_frames))
-            f0 += chunk_frames
-            keep_from = (f0 - seg - ctx) * HOP - _PAD_L
-            if keep_from > buf0:
-                buf = buf[keep_from - buf0:]
-                buf0 = keep_from
-    # Final chunk: remaining full segments plus the end-aligned tail segment.
-    n_frames = -(-total // HOP)
-    if n_frames <= f0 and f0 > 0:
-        return
-    if n_frames < seg:
-        starts, length = np.array([0]), n_frames
-    else:
-        n_full = n_frames // seg
-        starts = seg * np.arange(f0 // seg, n_full)
-        if n_frames - n_full * seg >= min_frames:
-            starts = np.append(starts, n_frames - seg)
-        length = seg
-    if starts.size == 0:
-        return
-    g0 = min(int(starts.min()), f0) - ctx
-    yield run(g0, n_frames + ctx, starts, length, (f0, n_frames))
+        yield from state.push(block)
+    last = state.finish()
+    if last is not None:
+        yield last
 
 
 @dataclass
@@ -179,6 +228,9 @@ class Features:
     silent_segments: np.ndarray
     duration: float
     frames: dict | None = field(default=None, repr=False)
+    #: Segment statistics that came out NaN or infinite and were replaced by 0: name ->
+    #: number of segments (empty for almost every file; see :class:`NonFiniteFeatureWarning`).
+    nonfinite: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, float]:
         return dict(zip(self.names, self.values.tolist()))
@@ -230,6 +282,12 @@ def extract_features(source, sr: float | None = None, *, frames: bool = False,
     Features
         ``values`` / ``names`` is the model's input; ``as_dict()`` maps names to values.
 
+    Warns
+    -----
+    NonFiniteFeatureWarning
+        Once per file when a segment statistic came out NaN or infinite and was replaced
+        by 0 (``Features.nonfinite`` names them).
+
     Raises
     ------
     scoresong.AudioError
@@ -262,7 +320,18 @@ def extract_features(source, sr: float | None = None, *, frames: bool = False,
     fr = None
     if frames:
         fr = {k: np.concatenate([p.frames[k] for p in parts]) for k in parts[0].frames}
-    return Features(values, names, seg_values, seg_names, seg_times, silent, dur, fr)
+    nonfinite = merge_nonfinite(p.nonfinite for p in parts)
+    warn_nonfinite(name, nonfinite, len(seg_values))
+    return Features(values, names, seg_values, seg_names, seg_times, silent, dur, fr, nonfinite)
+
+
+def merge_nonfinite(counts: Iterable[dict[str, int]]) -> dict[str, int]:
+    """Sum the per-chunk counts of :attr:`SegmentBlock.nonfinite`."""
+    out: dict[str, int] = {}
+    for c in counts:
+        for k, n in c.items():
+            out[k] = out.get(k, 0) + n
+    return out
 
 
 def feature_names() -> tuple[str, ...]:
