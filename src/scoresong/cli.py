@@ -70,14 +70,59 @@ def _cmd_predict(a) -> int:
     return 1 if s.failed else 0
 
 
+# --- argument types: bad values are usage errors (exit status 2), caught before any work --
+
+def _label_pair(text: str) -> tuple[str, str]:
+    name, sep, label = text.partition("=")
+    if not sep or not name or label.lower() not in ("score", "song"):
+        raise argparse.ArgumentTypeError(f"takes NAME=score or NAME=song, got {text!r}")
+    return name, label
+
+
+def _probability(text: str) -> float:
+    try:
+        p = float(text)
+    except ValueError:
+        p = float("nan")
+    if not 0.0 <= p <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text!r}")
+    return p
+
+
+def _stream_index(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be the index of an audio stream (0, 1, ...), got {text!r}")
+    return int(text)
+
+
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n == 0:
+        raise argparse.ArgumentTypeError(f"must be a number of processes (1, 2, ...; -1: all cores), got {text!r}")
+    return n
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
+    return int(text)
+
+
+def _usage_problem(a) -> str | None:
+    """What argparse cannot see: options that need each other."""
+    if a.command == "predict":
+        if a.resume and not a.output:
+            return "--resume needs --output (the file to resume)"
+        if a.backend == "dask" and not a.scheduler:
+            return "--backend dask needs --scheduler ADDRESS (a running Dask scheduler)"
+    return None
+
+
 def _labels(pairs) -> dict:
-    out = {}
-    for p in pairs or []:
-        name, sep, label = p.partition("=")
-        if not sep:
-            raise ValueError(f"--label takes NAME=score or NAME=song, got {p!r}")
-        out[name] = label
-    return out
+    return dict(pairs or [])
 
 
 def _cmd_train(a) -> int:
@@ -163,16 +208,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "(.jsonl/.json: JSON Lines, else CSV)")
     p.add_argument("--output", "-o", help="stream results to this file as they complete")
     p.add_argument("--resume", action="store_true", help="skip files already in --output, append the rest")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="parallel processes (-1: all cores)")
+    p.add_argument("--jobs", "-j", type=_jobs, default=1, help="parallel processes (-1: all cores)")
     p.add_argument("--backend", choices=["loky", "threading", "dask"],
                    help="joblib backend (dask: needs --scheduler or a running client)")
     p.add_argument("--scheduler", help="address of a Dask scheduler (implies --backend dask)")
-    p.add_argument("--threshold", type=float, help="P(song) from which a file is a song (default: the model's)")
+    p.add_argument("--threshold", type=_probability,
+                   help="P(song) from which a file is a song (default: the model's)")
     p.add_argument("--explain", action="store_true", help="also say which features pushed each decision")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on standard error (default: on a terminal)")
     p.add_argument("--model", help="model .json (default: the shipped model)")
-    p.add_argument("--stream", type=int, metavar="N",
+    p.add_argument("--stream", type=_stream_index, metavar="N",
                     help="audio stream of a media file to analyse, counting from 0 (default: the first)")
     p.set_defaults(func=_cmd_predict)
     t = sub.add_parser("train", help="train and evaluate a model on a labelled corpus")
@@ -180,9 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--output", "-o", required=True, help="model path (writes .json, .skops, .npz, .report.*)")
     t.add_argument("--groups", help="manifest column that groups items for cross-validation "
                                     "(default: 'group'; folders: 'folder', 'parent' or 'file')")
-    t.add_argument("--label", action="append", metavar="NAME=score|song",
+    t.add_argument("--label", action="append", type=_label_pair, metavar="NAME=score|song",
                    help="fold an extra label into score or song (repeatable)")
-    t.add_argument("--jobs", "-j", type=int, default=1)
+    t.add_argument("--jobs", "-j", type=_jobs, default=1)
     t.add_argument("--cache", help="feature cache directory (keyed by file content)")
     t.add_argument("--estimator", choices=["auto", "hgb", "logreg"], default="auto",
                    help="base classifier (auto: chosen on inner grouped folds)")
@@ -194,22 +240,22 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("corpus")
     e.add_argument("--output", "-o", help="report path stem")
     e.add_argument("--groups")
-    e.add_argument("--label", action="append", metavar="NAME=score|song")
-    e.add_argument("--threshold", type=float)
-    e.add_argument("--jobs", "-j", type=int, default=1)
+    e.add_argument("--label", action="append", type=_label_pair, metavar="NAME=score|song")
+    e.add_argument("--threshold", type=_probability)
+    e.add_argument("--jobs", "-j", type=_jobs, default=1)
     e.add_argument("--cache")
     e.set_defaults(func=_cmd_evaluate)
     x = sub.add_parser("explain", help="which features pushed the decision on each file")
     x.add_argument("files", nargs="+", help="audio or media files; - reads standard input")
-    x.add_argument("--top", type=int, default=8)
+    x.add_argument("--top", type=_positive_int, default=8)
     x.add_argument("--format", choices=["text", "json"], default="text")
     x.add_argument("--model")
-    x.add_argument("--stream", type=int, metavar="N",
+    x.add_argument("--stream", type=_stream_index, metavar="N",
                     help="audio stream of a media file to analyse, counting from 0 (default: the first)")
     x.set_defaults(func=_cmd_explain)
     tl = sub.add_parser("timeline", help="where the score, the songs and the silences are in a long file")
     tl.add_argument("file", help="audio or media file; - reads standard input")
-    tl.add_argument("--stream", type=int, metavar="N",
+    tl.add_argument("--stream", type=_stream_index, metavar="N",
                     help="audio stream of a media file to analyse, counting from 0 (default: the first)")
     tl.add_argument("--format", choices=["csv", "json", "cues", "audacity", "jams"], default="csv",
                     help="segments as CSV or JSON, a cue list (seq, start, duration, usage BI/BV), an "
@@ -225,26 +271,39 @@ def build_parser() -> argparse.ArgumentParser:
     tl.set_defaults(func=_cmd_timeline)
     f = sub.add_parser("features", help="print a file's named features as JSON")
     f.add_argument("file", help="audio or media file; - reads standard input")
-    f.add_argument("--stream", type=int, metavar="N",
+    f.add_argument("--stream", type=_stream_index, metavar="N",
                     help="audio stream of a media file to analyse, counting from 0 (default: the first)")
     f.set_defaults(func=_cmd_features)
     return ap
 
 
+def _input_errors() -> tuple[type[Exception], ...]:
+    """The errors that mean bad input (a file, a model, a corpus, a setting): said in one
+    line with exit status 1. Anything else, a ValueError from a bug included, is not
+    caught: its traceback is what a bug report needs. (Imported only when an error is
+    raised: training pulls in scikit-learn, which a cold start should not pay for.)"""
+    from .audio import AudioError
+    from .inference import InferenceFormError
+    from .model import ModelError
+    from .segmentation import TimelineSettingError
+    from .training import CorpusError
+
+    return (AudioError, ModelError, InferenceFormError, CorpusError, TimelineSettingError,
+            FileNotFoundError)
+
+
 def main(argv=None) -> int:
-    a = build_parser().parse_args(argv)
+    ap = build_parser()
+    a = ap.parse_args(argv)
+    problem = _usage_problem(a)
+    if problem:
+        ap.error(problem)  # exit status 2
     # At exit, skip the interpreter's last garbage collections of everything imported
     # (0.1-0.2 s of a 1 s cold start on 2 cores); every file is closed explicitly.
     atexit.unregister(gc.freeze)
     atexit.register(gc.freeze)
-    from .audio import AudioError
-    from .model import ModelError
-
     try:
         return a.func(a)
-    except (AudioError, ModelError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -253,6 +312,9 @@ def main(argv=None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except _input_errors() as exc:  # evaluated only when something else is raised
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

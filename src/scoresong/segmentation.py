@@ -35,7 +35,8 @@ from .features import (SEGMENT_FRAMES, SILENT_SEGMENT_DB, merge_nonfinite, segme
 from .model import resolve_model
 from .spectrum import HOP
 
-__all__ = ["Segment", "Timeline", "timeline", "viterbi_two_state", "silent_intervals"]
+__all__ = ["Segment", "Timeline", "timeline", "viterbi_two_state", "silent_intervals",
+           "TimelineSettingError"]
 
 SEGMENT_S = SEGMENT_FRAMES * HOP / audio.ANALYSIS_SR  # 5.12 s
 #: Cue-sheet usage codes: background instrumental / background vocal.
@@ -396,10 +397,14 @@ def timeline(source, *, sr: float | None = None, stream: int | None = None, mode
                    min_silence=min_silence, snap=snap, threshold=threshold)
 
 
+class TimelineSettingError(ValueError):
+    """A :func:`timeline` setting outside its meaning (refused before any decoding)."""
+
+
 def _check_settings(*, window, hop, switch, song_break, min_silence, snap, threshold) -> None:
     """Refuse settings outside their meaning, before any decoding, with what was expected."""
     def bad(name, value, expected):
-        raise ValueError(f"timeline: {name} must be {expected}, got {value!r}")
+        raise TimelineSettingError(f"timeline: {name} must be {expected}, got {value!r}")
 
     def num(x):
         return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool) and np.isfinite(x)

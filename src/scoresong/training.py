@@ -26,11 +26,17 @@ from .features import FEATURE_SCHEMA_VERSION, feature_names
 from .model import Model, save_model
 from .report import evaluate_predictions, write_report
 
-__all__ = ["nested_cv", "balanced_threshold", "train", "evaluate", "model_meta", "reference_data"]
+__all__ = ["nested_cv", "balanced_threshold", "train", "evaluate", "model_meta", "reference_data",
+           "CorpusError"]
 
 #: Background rows per class stored with a model for :func:`scoresong.explain`.
 N_REFERENCE = 32
 
+
+class CorpusError(ValueError):
+    """A corpus that cannot be trained or evaluated on: a manifest or ``label_map`` that
+    :func:`~scoresong.dataset.read_corpus` refuses, one label missing, too few groups for
+    grouped cross-validation, or no item that could be analysed."""
 
 
 def _weights(items: list[Item]) -> np.ndarray | None:
@@ -63,7 +69,7 @@ def _outer_fold(k, X, y, groups, tr, te, candidates, inner, random_state, sample
     training part only, probabilities for the held-out part."""
     sw = None if sample_weight is None else sample_weight[tr]
     if len(set(y[tr])) < 2:
-        raise ValueError(f"outer fold {k}: the training part has only {set(y[tr])}; "
+        raise CorpusError(f"outer fold {k}: the training part has only {set(y[tr])}; "
                          "each label needs items in several groups")
     best, scores = _inner_choice(X[tr], y[tr], groups[tr], candidates, inner, random_state, sw)
     clf = ScoreSongClassifier(estimator=best, random_state=random_state).fit(
@@ -100,7 +106,7 @@ def nested_cv(X, y, groups, *, candidates=("hgb", "logreg"), outer: int = 5, inn
 
     n_groups = len(np.unique(groups))
     if n_groups < 3:
-        raise ValueError(f"grouped evaluation needs at least 3 groups, got {n_groups}; "
+        raise CorpusError(f"grouped evaluation needs at least 3 groups, got {n_groups}; "
                          "give groups (albums, composers) or train with evaluate=False")
     p = np.zeros(y.size)
     thr = np.zeros(y.size)
@@ -203,7 +209,7 @@ def train(corpus, *, out=None, groups=None, label_map=None, n_jobs: int = 1, cac
     log(f"features: {data.counts['extracted']} extracted, {data.counts['cached']} from the cache, "
         f"{data.counts['failed']} failed ({data.counts['seconds']} s)")
     if set(data.y) != set(LABELS):
-        raise ValueError(f"{corpus}: after failures only {sorted(set(data.y))} left; see the errors: "
+        raise CorpusError(f"{corpus}: after failures only {sorted(set(data.y))} left; see the errors: "
                          f"{data.errors[:5]}")
     report: dict = {"title": "Training report", **_report_head(corpus, data),
                     "by_label": {k: int((data.y == k).sum()) for k in LABELS},
@@ -273,12 +279,12 @@ def _read(corpus, *, groups=None, label_map=None, need_both: bool = False, log=N
     try:
         corp = read_corpus(corpus, groups=groups, label_map=label_map)
     except ValueError as exc:  # read_corpus raises ValueError only for what it refuses
-        raise ValueError(str(exc)) from exc
+        raise CorpusError(str(exc)) from exc
     if log is not None and corp.ignored:
         log(f"left out (labels other than {LABELS}; map them with label_map): {corp.ignored}")
     labels = {i.label for i in corp.items}
     if need_both and labels != set(LABELS):
-        raise ValueError(f"{corpus}: training needs both labels {LABELS}, found {sorted(labels)}")
+        raise CorpusError(f"{corpus}: training needs both labels {LABELS}, found {sorted(labels)}")
     return corp
 
 
@@ -390,7 +396,7 @@ def evaluate(model, corpus, *, groups=None, label_map=None, n_jobs: int = 1, cac
     m = model if isinstance(model, Model) else load_model(model)
     data = _extract(_read(corpus, groups=groups, label_map=label_map), n_jobs=n_jobs, cache_dir=cache_dir)
     if not data.items:
-        raise ValueError(f"{corpus}: no item could be analysed ({len(data.errors)} failed: {data.errors[:3]})")
+        raise CorpusError(f"{corpus}: no item could be analysed ({len(data.errors)} failed: {data.errors[:3]})")
     thr = m.threshold if threshold is None else float(threshold)
     p = m.song_probability(data.X)
     res, per_group = _metrics(data, p, thr)
