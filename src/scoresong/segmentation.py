@@ -345,10 +345,9 @@ def timeline(source, *, sr: float | None = None, stream: int | None = None, mode
         signal ``y`` with ``sr=``, or an iterator of blocks with ``sr=`` (live or very
         long input, constant memory). An :class:`Analysis` from :func:`analyse` is used
         as it is, to try settings without decoding again.
-    sr : number, optional
-        Sample rate of an array or block stream.
-    stream : int, optional
-        Which audio stream of a media file (counting from 0; default the first).
+    sr, stream : number, int, optional
+        The sample rate of an array or block stream; the audio stream of a media file to
+        analyse (counting from 0; default the first). As for :func:`scoresong.predict`.
     model : Model, path or None
         Default: the shipped model.
     window : float
