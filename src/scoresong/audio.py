@@ -607,11 +607,16 @@ def _frame_planar(frame) -> np.ndarray:
 
 
 def _av_blocks(op: _Opened, name: str, *, frames_per_block: int) -> Iterator[np.ndarray]:
+    import av
+
     container, st = op.handle, op.stream
     src_sr, _ = _av_rate_channels(op)
     errors = _av_error_types()
-    pending: list[np.ndarray] = []
-    n_pending = n_total = 0
+    # Decoded frames (1024 samples for AAC) are gathered in FFmpeg's own FIFO and turned
+    # into one array per block: converting each frame to numpy cost more than decoding it,
+    # all of it holding the GIL that the feature thread needs.
+    fifo, fifo_channels = av.AudioFifo(), None
+    n_total = 0
     packets = container.demux(st)
     while True:
         try:
@@ -626,19 +631,24 @@ def _av_blocks(op: _Opened, name: str, *, frames_per_block: int) -> Iterator[np.
             if frame.sample_rate != src_sr:
                 raise UnsupportedAudioError(name, f"the sample rate changes mid-stream "
                                                   f"({src_sr} -> {frame.sample_rate} Hz)")
-            x = _frame_planar(frame)
-            if pending and x.shape[0] != pending[-1].shape[0]:  # the layout changed (5.1 <-> 2.0)
-                yield _planar_mono(np.concatenate(pending, axis=1))
-                pending, n_pending = [], 0
-            pending.append(x)
-            n_pending += x.shape[1]
-            n_total += x.shape[1]
-            if n_pending >= frames_per_block:
+            frame.pts = None  # the FIFO checks timestamps for gaps; the decoder's order is ours
+            channels = frame.layout.nb_channels
+            if channels != fifo_channels:  # the layout changed (2.0 <-> 5.1): a FIFO per layout
+                if fifo.samples:
+                    yield _planar_mono(_frame_planar(fifo.read()))
+                fifo, fifo_channels = av.AudioFifo(), channels
+            try:
+                fifo.write(frame)
+            except ValueError:  # the sample format changed
+                yield _planar_mono(_frame_planar(fifo.read()))
+                fifo = av.AudioFifo()
+                fifo.write(frame)
+            n_total += frame.samples
+            if fifo.samples >= frames_per_block:
                 # Mix once per block, not once per 1024-sample frame.
-                yield _planar_mono(np.concatenate(pending, axis=1))
-                pending, n_pending = [], 0
-    if pending:
-        yield _planar_mono(np.concatenate(pending, axis=1))
+                yield _planar_mono(_frame_planar(fifo.read()))
+    if fifo.samples:
+        yield _planar_mono(_frame_planar(fifo.read()))
     if n_total == 0:
         raise EmptyAudioError(name, "the audio stream holds no samples")
     # A container with an index declares its length: a large shortfall is a truncated file
