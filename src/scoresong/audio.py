@@ -447,6 +447,13 @@ def _open_av(target, name: str, *, stream: int | None, sf_exc) -> _Opened:
                                        f"was asked for (counting from 0)")
     st = audio_streams[idx]
     st.thread_type = "AUTO"
+    # The demuxer skips the other streams' packets without reading them: a film's video is
+    # most of its bytes, and PyAV's demux(st) would read every packet and drop it after.
+    from av.stream import Discard
+
+    for other in container.streams:
+        if other.index != st.index:
+            other.discard = Discard.all
     return _Opened("av", container, stream=st)
 
 
