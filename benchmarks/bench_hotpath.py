@@ -103,6 +103,18 @@ def peak_rss_mb(code: str) -> float:
     return int(r.stdout.strip().splitlines()[-1]) / 1024
 
 
+def wait_for_quiet(load_max: float | None, timeout: float = 600.0) -> None:
+    """Wait until the 1-minute load average is below ``load_max`` (at most ``timeout`` s).
+
+    The development machine is shared: other processes' work shows in wall times, so the
+    results record the load they were taken under."""
+    if load_max is None:
+        return
+    t0 = time.monotonic()
+    while os.getloadavg()[0] >= load_max and time.monotonic() - t0 < timeout:
+        time.sleep(5)
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -125,6 +137,8 @@ def main(argv=None) -> int:
                     help="length of the long file for the memory check (0 to skip)")
     ap.add_argument("--no-naive", action="store_true")
     ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--load-max", type=float, default=None, metavar="L",
+                    help="wait (up to 10 minutes) until the 1-minute load average is below L")
     a = ap.parse_args(argv)
 
     import soxr
@@ -154,6 +168,8 @@ def main(argv=None) -> int:
     rep = a.repeat
     model = get_default_model()
 
+    wait_for_quiet(a.load_max)
+    loads = [os.getloadavg()[0]]
     res = {}
     res["decode"], (raw, sr0) = timed(lambda: decode_native(path), rep)
     dur = raw.shape[0] / sr0
@@ -190,6 +206,7 @@ def main(argv=None) -> int:
         res["end to end, decoding inline (one core)"], _ = timed(lambda: scoresong.predict(path), rep)
     finally:
         _features.audio.prefetch = ahead
+    loads.append(os.getloadavg()[0])
     if not a.no_naive:
         res["naive librosa pipeline"], _ = timed(lambda: naive_librosa(str(path)), 1)
 
@@ -213,7 +230,9 @@ def main(argv=None) -> int:
     e2e = res["end to end: scoresong.predict"]
     lines = ["# Hot-path benchmark", "", f"- file: `{path.name}` ({dur:.1f} s, {sr0} Hz, "
              f"{raw.shape[1]} ch, {describe(path)})", f"- machine: {machine()}",
-             f"- scoresong {scoresong.__version__}, best of {rep} runs, {time.strftime('%Y-%m-%d')}", "",
+             f"- scoresong {scoresong.__version__}, best of {rep} runs, {time.strftime('%Y-%m-%d %H:%M')}",
+             f"- load average (1 min) at the start and the end of the timings: {loads[0]:.2f}, "
+             f"{loads[1]:.2f} (2 cores; other processes' work shows in wall times)", "",
              "| stage | seconds | × real time | s per audio minute |", "|---|---:|---:|---:|"]
     for k, v in res.items():
         d = dur if "minute WAV" not in k else long_dur
@@ -232,7 +251,8 @@ def main(argv=None) -> int:
     tag = "quick" if a.quick else path.stem
     (a.out / f"hotpath-{tag}.md").write_text(text)
     (a.out / f"hotpath-{tag}.json").write_text(json.dumps(
-        {"file": path.name, "duration_s": dur, "machine": machine(), "seconds": res, "peak_rss_mb": mem},
+        {"file": path.name, "duration_s": dur, "machine": machine(), "load_average": loads,
+         "seconds": res, "peak_rss_mb": mem},
         indent=1))
     if long_path:
         long_path.unlink()

@@ -877,8 +877,8 @@ def prefetch(blocks: Iterator[np.ndarray], *, depth: int = 4) -> Iterator[np.nda
 
     Decoding (libsndfile) and resampling (soxr) release the GIL, so on a machine with a
     free core the next blocks are decoded while the caller analyses the current chunk. At
-    most ``depth`` blocks wait in the queue (mono, at the analysis rate: about 1.5 MB each
-    for :func:`stream`'s blocks), so memory stays bounded. Errors raised by the
+    most ``depth`` blocks wait in the queue (mono, at the analysis rate: 0.64 MB each for
+    :func:`analysis_blocks`' 10 s blocks), so memory stays bounded. Errors raised by the
     iterator (:class:`AudioError` ...) are raised here, in order, in the caller's thread;
     closing this generator early stops the thread.
 
