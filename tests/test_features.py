@@ -132,17 +132,12 @@ def _shifted_by_one_segment():
 
 
 def test_chunk_boundaries_do_not_show():
+    # Every statistic, vocal.contour_len_mean included: a contour longer than the chunk
+    # context (1.024 s) is cut at a chunk edge in the frame track, but the statistic measures
+    # runs within the segment (schema 4), so the edge must not show.
     shifted, original, names = _shifted_by_one_segment()
-    keep = [j for j, nm in enumerate(names) if nm != "vocal.contour_len_mean"]
-    np.testing.assert_allclose(shifted[:, keep], original[:, keep], rtol=1e-3, atol=1e-3)
-
-
-def test_contour_length_is_chunk_invariant():
-    # A contour longer than the chunk context (1.024 s) is cut at a chunk edge in the frame
-    # track; the segment statistic measures runs within the segment, so it must not show.
-    shifted, original, names = _shifted_by_one_segment()
-    j = names.index("vocal.contour_len_mean")
-    np.testing.assert_allclose(shifted[:, j], original[:, j], rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(shifted, original, rtol=1e-3, atol=1e-3)
+    assert "vocal.contour_len_mean" in names
 
 
 def test_end_aligned_tail_segment_across_a_chunk_boundary():

@@ -37,7 +37,9 @@ __all__ = ["extract_features", "Features", "segment_stream", "feature_names",
 
 #: Bumped whenever a change alters any feature value; models record it and refuse others.
 #: 3: MFCCs are the DCT-II of the log-mel spectrum (2 took the inverse transform).
-FEATURE_SCHEMA_VERSION = 3
+#: 4: ``vocal.contour_len_mean`` measures contour runs within each segment, so it no longer
+#: depends on where the 61.44 s chunks of a long file fall.
+FEATURE_SCHEMA_VERSION = 4
 #: Frames per segment: 320 frames x 16 ms = 5.12 s.
 SEGMENT_FRAMES = 320
 #: Segments per processing chunk (61.44 s) and context frames on each side (1.024 s).
