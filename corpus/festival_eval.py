@@ -1,6 +1,6 @@
 """A held-out singing generator for testing only: Festival's singing mode (issue 11).
 
-    python -m corpus.festival_eval OUT_DIR
+    python -m corpus.festival_eval OUT_DIR [--external EXT_DIR]
 
 Every song of the training corpus has its lead vocal made by one of five generators (WORLD
 speech-to-singing v1 and v2, Sinsy, cut-up rap, the hedgewars ``Singer``; see
@@ -72,6 +72,7 @@ SR = 22050
 CLIP_S = 20.0
 VAR_DB = (-6.0, -3.0, 0.0, 3.0, 6.0)
 N_SONG, N_SPEECH, N_BACKING, N_ACAPPELLA = 120, 60, 60, 20
+#: Default folder of the external set built by ``python -m corpus.external`` (``--external``).
 EXTERNAL = Path("/work/external")
 FIELDS = ["path", "label", "kind", "source_package", "version", "author", "licence", "group",
           "start_s", "duration_s", "detail", "var_db", "voice"]
@@ -585,9 +586,9 @@ def write_clip(out: Path, rel: str, y: np.ndarray) -> None:
 
 # --------------------------------------------------------------------------- build
 
-def backing_rows(rng: np.random.Generator, n: int) -> list[dict]:
+def backing_rows(rng: np.random.Generator, n: int, external: Path = EXTERNAL) -> list[dict]:
     """``n`` 20-s score excerpts of the external set, spread over its packages in turn."""
-    rows = [r for r in csv.DictReader(open(EXTERNAL / "manifest.csv"))
+    rows = [r for r in csv.DictReader(open(external / "manifest.csv"))
             if r["kind"] in ("score_real", "score_rock_real") and float(r["duration_s"]) >= CLIP_S]
     by_pkg: dict[str, list] = {}
     for r in rows:
@@ -613,6 +614,7 @@ class Ctx:
     pkgs: dict
     counts: dict
     problems: Counter = field(default_factory=Counter)
+    external: Path = EXTERNAL
 
 
 def vocal_meta(ctx: Ctx, voice: str) -> tuple[str, str, str, str]:
@@ -641,11 +643,11 @@ def render_pair(ctx: Ctx, i: int, voice: str, song: Song) -> tuple | None:
     return to_sr(sung, sr1), to_sr(spoken, sr2)
 
 
-def build(out: Path) -> list[dict]:
-    """Render, mix and write every clip; returns the manifest rows."""
+def build(out: Path, external: Path = EXTERNAL) -> list[dict]:
+    """Render, mix and write every clip over ``external``'s instrumentals; returns the rows."""
     rng = np.random.default_rng(SEED)
     work = out / "work"
-    ctx = Ctx(out, Festival(work / "root"), fetch_all(work), {})
+    ctx = Ctx(out, Festival(work / "root"), fetch_all(work), {}, external=external)
     for voice, v in VOICES.items():
         words = sorted({w for line in LYRICS[v["language"]] for w in line.split()})
         ctx.counts[voice] = ctx.fest.syllables(voice, words)
@@ -653,7 +655,7 @@ def build(out: Path) -> list[dict]:
         if missing:
             raise RuntimeError(f"{voice}: no syllable count for {missing}")
     tunes = air_melodies(work / "airs_book1.json")
-    backings = backing_rows(rng, N_SONG + 20)
+    backings = backing_rows(rng, N_SONG + 20, external)
     voices = list(VOICES)
     rows, n_song, n_speech, n_back, n_acap = [], 0, 0, 0, 0
     for i, brow in enumerate(backings):
@@ -685,7 +687,7 @@ def write_item(ctx: Ctx, i: int, rng: np.random.Generator, voice: str, song: Son
                acappella: bool) -> list[dict]:
     """Write one item's clips (song mix; optionally speech mix, backing alone, a cappella)."""
     n = int(CLIP_S * SR)
-    back = load_excerpt(EXTERNAL / brow["path"], float(brow["start_s"]), CLIP_S)
+    back = load_excerpt(ctx.external / brow["path"], float(brow["start_s"]), CLIP_S)
     var_db = float(rng.choice(VAR_DB))
     offset = int(rng.uniform(0.3, max(0.4, CLIP_S - sung.size / SR - 0.3)) * SR)
     vp, vv, va, vl = vocal_meta(ctx, voice)
@@ -743,12 +745,18 @@ def write_manifest(out: Path, rows: list[dict]) -> None:
 
 
 def main(argv=None) -> int:
-    """Command line: ``python -m corpus.festival_eval OUT_DIR``."""
+    """Command line: ``python -m corpus.festival_eval OUT_DIR [--external EXT_DIR]``."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out", type=Path, help="output folder (audio under OUT/gen, never committed)")
+    ap.add_argument("--external", type=Path, default=EXTERNAL,
+                    help="folder of the external set (python -m corpus.external), whose "
+                         "instrumentals are the backings (default: %(default)s)")
     args = ap.parse_args(argv)
+    if not (args.external / "manifest.csv").is_file():
+        ap.error(f"{args.external / 'manifest.csv'}: not found; build it with "
+                 "python -m corpus.external DIR and pass --external DIR")
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = build(args.out)
+    rows = build(args.out, args.external)
     write_manifest(args.out, rows)
     log(f"{len(rows)} clips: {dict(Counter(r['kind'] for r in rows))}")
     log(f"problems: {json.loads((args.out / 'problems.json').read_text())}")
