@@ -204,9 +204,16 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def fetch(pkg: str, out: Path) -> tuple[Path, str]:
-    """Download (unless present) and unpack ``pkg`` under ``out``; returns (root, version)."""
-    debs = out / "debs"
+def download(pkg: str, debs: Path) -> tuple[Path, str]:
+    """``apt-get download`` ``pkg`` into ``debs`` unless a ``.deb`` of it is there already.
+
+    Returns
+    -------
+    deb : Path
+        The package file (the newest present).
+    version : str
+        Its version, as ``dpkg-deb`` reads it.
+    """
     debs.mkdir(parents=True, exist_ok=True)
     found = sorted(debs.glob(f"{pkg}_*.deb"))
     if not found:
@@ -216,6 +223,12 @@ def fetch(pkg: str, out: Path) -> tuple[Path, str]:
     deb = found[-1]
     version = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], capture_output=True,
                              text=True, check=True).stdout.strip()
+    return deb, version
+
+
+def fetch(pkg: str, out: Path) -> tuple[Path, str]:
+    """Download (unless present) and unpack ``pkg`` under ``out``; returns (root, version)."""
+    deb, version = download(pkg, out / "debs")
     root = out / "pkgs" / pkg
     marker = root / ".extracted"
     if not marker.exists() or marker.read_text() != version:

@@ -204,19 +204,13 @@ def unpack(pkg: str, work: Path) -> str:
     str
         The package's version.
     """
-    debs = work / "debs"
-    debs.mkdir(parents=True, exist_ok=True)
-    found = sorted(debs.glob(f"{pkg}_*.deb"))
-    if not found:
-        log(f"downloading {pkg} ...")
-        subprocess.run(["apt-get", "download", pkg], cwd=debs, check=True, capture_output=True)
-        found = sorted(debs.glob(f"{pkg}_*.deb"))
-    version = subprocess.run(["dpkg-deb", "-f", str(found[-1]), "Version"], capture_output=True,
-                             text=True, check=True).stdout.strip()
+    from corpus.external import download
+
+    deb, version = download(pkg, work / "debs")
     marker = work / "root" / ".unpacked" / pkg
     if not marker.exists() or marker.read_text() != version:
         (work / "root").mkdir(parents=True, exist_ok=True)
-        subprocess.run(["dpkg-deb", "-x", str(found[-1]), str(work / "root")], check=True,
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(work / "root")], check=True,
                        capture_output=True)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(version)
