@@ -447,14 +447,31 @@ def _open_av(target, name: str, *, stream: int | None, sf_exc) -> _Opened:
                                        f"was asked for (counting from 0)")
     st = audio_streams[idx]
     st.thread_type = "AUTO"
-    # The demuxer skips the other streams' packets without reading them: a film's video is
-    # most of its bytes, and PyAV's demux(st) would read every packet and drop it after.
-    from av.stream import Discard
-
-    for other in container.streams:
-        if other.index != st.index:
-            other.discard = Discard.all
+    _discard_other_streams(container, st)
     return _Opened("av", container, stream=st)
+
+
+def _discard_other_streams(container, keep) -> bool:
+    """Have the demuxer skip every stream but ``keep`` without reading its packets.
+
+    A film's video is most of its bytes, and PyAV's ``demux(st)`` would otherwise read every
+    packet and drop it after. ``Stream.discard`` came with a later PyAV than the oldest one
+    supported (12 has no such attribute); there the video is read and dropped as before:
+    slower and a little more memory on long films, the same samples.
+
+    Returns
+    -------
+    bool
+        Whether the other streams are discarded.
+    """
+    try:
+        from av.stream import Discard
+    except ImportError:
+        return False
+    for other in container.streams:
+        if other.index != keep.index:
+            other.discard = Discard.all
+    return True
 
 
 #: libsndfile's error code for data in no format it knows (SF_ERR_UNRECOGNISED_FORMAT).
@@ -599,10 +616,15 @@ def _sf_blocks(f: sf.SoundFile, name: str, *, start: int, remaining: int | None,
                                       f"{declared / src_sr:.1f} s the header declares{why}")
 
 
+def _layout_channels(layout) -> int:
+    """Channels of a PyAV ``AudioLayout`` (``nb_channels`` since PyAV 13, ``channels`` in 12)."""
+    return int(getattr(layout, "nb_channels", 0) or len(layout.channels))
+
+
 def _frame_planar(frame) -> np.ndarray:
     """A decoded FFmpeg frame as ``(channels, n)`` samples (float or scaled integers)."""
     a = frame.to_ndarray()
-    ch = int(getattr(frame.layout, "nb_channels", 0) or len(frame.layout.channels))
+    ch = _layout_channels(frame.layout)
     if not frame.format.is_planar and ch > 1:
         a = a.reshape(-1, ch).T
     kind = a.dtype.kind
@@ -639,7 +661,7 @@ def _av_blocks(op: _Opened, name: str, *, frames_per_block: int) -> Iterator[np.
                 raise UnsupportedAudioError(name, f"the sample rate changes mid-stream "
                                                   f"({src_sr} -> {frame.sample_rate} Hz)")
             frame.pts = None  # the FIFO checks timestamps for gaps; the decoder's order is ours
-            channels = frame.layout.nb_channels
+            channels = _layout_channels(frame.layout)
             if channels != fifo_channels:  # the layout changed (2.0 <-> 5.1): a FIFO per layout
                 if fifo.samples:
                     yield _planar_mono(_frame_planar(fifo.read()))
