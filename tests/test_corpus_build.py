@@ -23,9 +23,9 @@ from corpus import build as B  # noqa: E402
 from corpus import singing  # noqa: E402
 
 PACKAGES = {"pushover-data", "asterisk-core-sounds-en-wav"}
-#: Backing triplets of the tiny corpus (song, backing alone, speech over it): 3 keeps the
-#: build near 25 s on 2 cores.
-TRIPLETS = 3
+#: Backing triplets of the tiny corpus (song, backing alone, speech over it): 2 keeps the
+#: build near 20 s on 2 cores.
+TRIPLETS = 2
 
 
 @pytest.fixture(scope="module")
