@@ -148,7 +148,7 @@ def main(argv=None) -> int:
     from scoresong.features import FAMILIES, _segment_features, frame_features, texture
     from scoresong.features import _mel_freqs
     from scoresong.model import get_default_model
-    from scoresong.spectrum import HOP, N_FFT, Spectrum
+    from scoresong.spectrum import HOP, N_FFT, Spectrum, one_blas_thread
 
     tmp = Path(tempfile.mkdtemp(prefix="scoresong-bench-"))
     if a.quick:
@@ -184,7 +184,8 @@ def main(argv=None) -> int:
         def run():
             s = Spectrum(spec.power, spec.sr)  # fresh derived-view cache
             shared = {"mfcc": texture.mfcc(s.log_mel), "mel_freqs": _mel_freqs(s.sr)}
-            return FAMILIES[name].frame_features(s, shared)
+            with one_blas_thread():  # as features.frame_features runs every family
+                return FAMILIES[name].frame_features(s, shared)
         return run
 
     for name in FAMILIES:

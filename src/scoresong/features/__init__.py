@@ -29,7 +29,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .. import audio
-from ..spectrum import FMAX, FMIN, HOP, N_FFT, N_MELS, Spectrum, mel_frequencies
+from ..spectrum import FMAX, FMIN, HOP, N_FFT, N_MELS, Spectrum, mel_frequencies, one_blas_thread
 from . import orchestral, texture, vocal
 
 __all__ = ["extract_features", "Features", "segment_stream", "feature_names",
@@ -61,8 +61,13 @@ def _mel_freqs(sr: int) -> np.ndarray:
     return mel_frequencies(N_MELS + 2, FMIN, FMAX)[1:-1].astype(np.float32)
 
 
+@one_blas_thread()
 def frame_features(spec: Spectrum) -> dict[str, np.ndarray]:
-    """All families' frame-level values for one block, keyed by ``family.name``."""
+    """All families' frame-level values for one block, keyed by ``family.name``.
+
+    Every family runs on one BLAS thread (:func:`~scoresong.spectrum.one_blas_thread`):
+    their matrix products are small, and the decoder needs the other core.
+    """
     shared = {"mfcc": texture.mfcc(spec.log_mel), "mel_freqs": _mel_freqs(spec.sr)}
     out = {}
     for fam, mod in FAMILIES.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spectrum import Spectrum, one_blas_thread
+from ..spectrum import Spectrum
 from ._stats import moving_average, moving_variance
 
 #: Harmonic/percussive split by median filtering (Fitzgerald 2010) on the mel view:
@@ -99,7 +99,6 @@ def harmonic_share(spec: Spectrum) -> np.ndarray:
     return np.repeat(share, 2)[:t]
 
 
-@one_blas_thread()
 def frame_features(spec: Spectrum, shared: dict) -> dict[str, np.ndarray]:
     rate = spec.frame_rate
     loud = frame_loudness(spec)

@@ -98,7 +98,6 @@ def spectral_contrast(spec: Spectrum, *, quantile: float = 0.2) -> np.ndarray:
     return np.repeat(np.stack(out, axis=1).astype(np.float32), 2, axis=0)[:t]
 
 
-@one_blas_thread()
 def frame_features(spec: Spectrum, shared: dict) -> dict[str, np.ndarray]:
     """Frame-level texture values; ``shared["mfcc"]`` is reused by the vocal family."""
     out = spectral_shape(spec)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spectrum import CENTS_PER_BIN, VOICE_BAND, Spectrum, one_blas_thread
+from ..spectrum import CENTS_PER_BIN, VOICE_BAND, Spectrum
 from ._stats import (band_power_ratio, centred_windows, moving_average, moving_variance,
                      row_run_lengths, run_lengths, seg_nanmean, seg_nanstd)
 
@@ -327,7 +327,6 @@ def vocal_variance(mfcc: np.ndarray, *, width: int = 11, coefficients: slice = s
     return moving_variance(mfcc[:, coefficients], width).sum(axis=1)
 
 
-@one_blas_thread()
 def frame_features(spec: Spectrum, shared: dict) -> dict[str, np.ndarray]:
     """Frame-level vocal quantities (see module docstring); ``shared`` holds the MFCCs."""
     rate = spec.frame_rate
