@@ -216,9 +216,9 @@ def _load_gen(path: str, offset: float = 0.0, duration: float | None = None) -> 
     return y
 
 
-@lru_cache(maxsize=160)  # a phrase's WORLD analysis is ~5 MB; batches use <= 80 phrases
-def _phrase(path: str) -> tuple[np.ndarray, singing.World] | None:
-    """A voice phrase (trimmed) and its WORLD analysis; None if unusable."""
+@lru_cache(maxsize=400)
+def _trimmed(path: str) -> np.ndarray | None:
+    """A voice phrase, trimmed and peak-normalised to 0.5; None if unusable."""
     import librosa
 
     try:
@@ -230,7 +230,15 @@ def _phrase(path: str) -> tuple[np.ndarray, singing.World] | None:
     y, _ = librosa.effects.trim(y, top_db=35)
     if y.size < 0.3 * GEN_SR:
         return None
-    y = (y / (np.max(np.abs(y)) + 1e-9) * 0.5).astype(np.float32)
+    return (y / (np.max(np.abs(y)) + 1e-9) * 0.5).astype(np.float32)
+
+
+@lru_cache(maxsize=160)  # a phrase's WORLD analysis is ~5 MB; batches use <= 80 phrases
+def _phrase(path: str) -> tuple[np.ndarray, singing.World] | None:
+    """A voice phrase (trimmed) and its WORLD analysis; None if unusable."""
+    y = _trimmed(path)
+    if y is None:
+        return None
     return y, singing.analyse(y, GEN_SR)
 
 
@@ -302,20 +310,21 @@ def _sung_line(phrases: list[str], rng, notes, eighth, target_s, real_sung: bool
     return singing.line(pieces, GEN_SR, target_s, rng, gap=(eighth, 3 * eighth))
 
 
-def _spoken_line(phrases: list[str], rng, target_s, vocode: bool):
+def _spoken_line(phrases: list[str], rng, target_s, vocode: bool, gap=(0.15, 0.7)):
+    """Phrases of one voice chained with pauses drawn from ``gap`` (s); with ``vocode`` each
+    phrase is resynthesised by WORLD (only then is it analysed)."""
     pieces = []
     total = 0.0
     for p in phrases:
-        ph = _phrase(p)
+        ph = _phrase(p) if vocode else _trimmed(p)
         if ph is None:
             continue
-        y, w = ph
-        y = singing.synthesize(w) if vocode else y
+        y = singing.synthesize(ph[1]) if vocode else ph
         pieces.append(y)
         total += y.size / GEN_SR + 0.4
         if total > target_s:
             break
-    return singing.line(pieces, GEN_SR, target_s, rng, gap=(0.15, 0.7))
+    return singing.line(pieces, GEN_SR, target_s, rng, gap=gap)
 
 
 def _vocalise(phrases: list[str], rng, notes, eighth, target_s):
