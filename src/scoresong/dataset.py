@@ -13,7 +13,9 @@ Two layouts are understood:
   ``kind``, ``start_s``, ``duration_s`` and any other columns (``corpus/build.py`` writes
   one). Relative paths are resolved against the manifest's folder.
 
-Any label other than ``score`` / ``song`` is an *extra label*: mapped through ``label_map``
+The labels are ``score``, ``song`` and ``no_music`` (no music audible: dialogue alone,
+effects, ambience; a corpus without it trains the two-class model as before). Any other
+label is an *extra label*: mapped through ``label_map``
 when given (the original name is kept as the item's ``kind`` so reports break it out),
 otherwise the item is left out and counted in :attr:`Corpus.ignored`.
 """
@@ -26,9 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-__all__ = ["Item", "Corpus", "read_corpus", "LABELS"]
+__all__ = ["Item", "Corpus", "read_corpus", "LABELS", "NO_MUSIC", "ALL_LABELS"]
 
+#: The two music labels (what the song model tells apart).
 LABELS = ("score", "song")
+#: The label of audio with no music audible (dialogue alone, effects, ambience).
+NO_MUSIC = "no_music"
+#: Every label a corpus may carry, in the order of a three-class model's columns.
+ALL_LABELS = (NO_MUSIC, "score", "song")
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,7 @@ class Item:
     Attributes
     ----------
     path : str
-    label : {"score", "song"}
+    label : {"score", "song", "no_music"}
     group : str
         Cross-validation group: items of one group are always in the same fold.
     kind : str
@@ -148,8 +155,9 @@ def read_corpus(corpus, *, groups: str | Callable[[dict], str] | None = None,
         ``"file"``; or a function of the row (a dict of the columns) returning the group.
         Default: the ``group`` column if present, else each file is its own group.
     label_map : mapping, optional
-        Extra labels to fold into ``score`` / ``song``, e.g. ``{"vocalise": "score",
-        "rap": "song"}``. Labels are compared case-insensitively.
+        Extra labels to fold into ``score`` / ``song`` / ``no_music``, e.g.
+        ``{"vocalise": "score", "rap": "song", "sfx": "no_music"}``. Labels are compared
+        case-insensitively.
 
     Returns
     -------
@@ -168,8 +176,8 @@ def read_corpus(corpus, *, groups: str | Callable[[dict], str] | None = None,
     layout = "folder" if p.is_dir() else "manifest"
     rows = _rows_from_folder(p) if layout == "folder" else _rows_from_manifest(p)
     lmap = {k.lower(): v.lower() for k, v in (label_map or {}).items()}
-    if bad := set(lmap.values()) - set(LABELS):
-        raise ValueError(f"label_map must map onto {LABELS}, got {sorted(bad)}")
+    if bad := set(lmap.values()) - set(ALL_LABELS):
+        raise ValueError(f"label_map must map onto {ALL_LABELS}, got {sorted(bad)}")
     if groups is None:
         groups = "folder" if layout == "folder" else ("group" if rows and "group" in rows[0] else "file")
     if isinstance(groups, str) and rows and groups not in rows[0]:
@@ -181,7 +189,7 @@ def read_corpus(corpus, *, groups: str | Callable[[dict], str] | None = None,
         raw = r["label"].strip()
         label = raw.lower()
         label = lmap.get(label, label)
-        if label not in LABELS:
+        if label not in ALL_LABELS:
             ignored[raw] += 1
             continue
         group = groups(r) if callable(groups) else r[groups]

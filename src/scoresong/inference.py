@@ -155,8 +155,8 @@ def _expit(z):
 
 
 class InferenceForm:
-    """``predict_proba`` of a fitted :class:`~scoresong.estimator.ScoreSongClassifier`,
-    from plain arrays (see the module docstring).
+    """``predict_proba`` of a fitted binary :class:`~scoresong.estimator.ScoreSongClassifier`
+    (score/song, or music/no_music), from plain arrays (see the module docstring).
 
     Parameters are built by :func:`read` / :func:`from_arrays`; not meant to be created by hand.
     """
@@ -200,8 +200,15 @@ class InferenceForm:
         mean /= len(self.members)
         return mean
 
+    def probability_of(self, label: str, X) -> np.ndarray:
+        """P(``label``) for each row of ``X`` (``label`` one of :attr:`classes_`)."""
+        classes = list(self.classes_)
+        if label not in classes:
+            raise ValueError(f"this form predicts {classes}, not {label!r}")
+        return self.predict_proba(X)[:, classes.index(label)]
+
     def song_probability(self, X) -> np.ndarray:
-        return self.predict_proba(X)[:, list(self.classes_).index("song")]
+        return self.probability_of("song", X)
 
 
 # -- from scikit-learn -------------------------------------------------------------------------
@@ -220,7 +227,7 @@ def export(estimator) -> tuple[dict, dict] | None:
     if not isinstance(estimator, ScoreSongClassifier) or not hasattr(estimator, "model_"):
         return None
     classes = [str(c) for c in estimator.classes_]
-    if len(classes) != 2 or "song" not in classes:
+    if len(classes) != 2:
         return None
     inner = estimator.model_
     if isinstance(inner, CalibratedClassifierCV):
@@ -346,9 +353,9 @@ def from_arrays(arrays: dict, info: dict) -> InferenceForm:
     base, k_members, classes, F = info.get("base"), info.get("members"), info.get("classes"), info.get("n_features")
     if base not in ("hgb", "logreg") or not isinstance(k_members, int) or not 1 <= k_members <= 64:
         raise InferenceFormError(f"unsupported description: base={base!r}, members={k_members!r}")
-    if (not isinstance(classes, list) or len(classes) != 2 or "song" not in classes
+    if (not isinstance(classes, list) or len(classes) != 2 or len(set(classes)) != 2
             or not all(isinstance(c, str) for c in classes)):
-        raise InferenceFormError(f"classes must be two names including 'song', got {classes!r}")
+        raise InferenceFormError(f"classes must be two distinct names, got {classes!r}")
     if not isinstance(F, int) or F < 1:
         raise InferenceFormError(f"n_features must be a positive integer, got {F!r}")
     per = ["mean", "scale", "sigmoid"] + (["baseline", "n_nodes", *_TREE_FIELDS] if base == "hgb"

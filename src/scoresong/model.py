@@ -9,7 +9,9 @@ A model is up to three files beside each other:
 - ``NAME.npz``: the *inference form*, plain numeric arrays (scaler, every tree's nodes or the
   linear coefficients, calibration) from which NumPy alone computes the same ``predict_proba``
   (see :mod:`scoresong.inference`); written by :func:`save_model` only after it agrees with the
-  estimator on the reference rows and on random rows to 1e-9.
+  estimator on the reference rows and on random rows to 1e-9. A three-class model
+  (:class:`MusicSongClassifier`: ``no_music`` / ``score`` / ``song``) has two, one per binary
+  part: ``NAME.npz`` (score or song, given music) and ``NAME.presence.npz`` (music or not).
 
 :func:`load_model` checks the feature schema and the SHA-256 of every file recorded in the
 JSON. With an inference form it then reads only that (``numpy.load(allow_pickle=False)``, every
@@ -36,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ScoreSongClassifier", "Model", "load_model", "save_model", "write_inference_form",
+__all__ = ["ScoreSongClassifier", "MusicSongClassifier", "Model", "load_model", "save_model", "write_inference_form",
            "ModelError", "UnsafeModelError", "ModelIntegrityError", "ModelSchemaError",
            "default_model_path", "get_default_model", "resolve_model"]
 
@@ -57,6 +59,7 @@ ALLOWED_TYPES = frozenset({
     "sklearn.model_selection._split.GroupKFold", "sklearn.model_selection._split.StratifiedKFold",
     "collections.OrderedDict", "sklearn.utils._bunch.Bunch",
     "scoresong.estimator.ScoreSongClassifier", "scoresong.estimator._WeightedPipeline",
+    "scoresong.estimator.MusicSongClassifier",
     # files written before the estimator moved to scoresong.estimator (still importable here)
     "scoresong.model.ScoreSongClassifier", "scoresong.model._WeightedPipeline",
 })
@@ -80,7 +83,7 @@ class ModelSchemaError(ModelError):
 
 def __getattr__(name):
     # The estimator needs scikit-learn (1 s to import); load it only when asked for.
-    if name in ("ScoreSongClassifier", "_WeightedPipeline", "_base"):
+    if name in ("ScoreSongClassifier", "MusicSongClassifier", "_WeightedPipeline", "_base"):
         from . import estimator
 
         return getattr(estimator, name)
@@ -97,18 +100,31 @@ class Model:
     meta : dict
         The model's JSON metadata.
     inference : scoresong.inference.InferenceForm, optional
-        The NumPy predictor used by :meth:`song_probability` when present.
+        The NumPy predictor of P(song | music) used when present.
+    presence : scoresong.inference.InferenceForm, optional
+        The NumPy predictor of P(no_music) of a three-class model (used with ``inference``).
     source : path, optional
         The model's ``.json``, to load the estimator from (checked) when it is first needed.
+
+    Notes
+    -----
+    A *three-class* model (``meta["labels"]`` holds ``"no_music"``) gives
+    ``q`` = P(no_music) and ``s`` = P(song | music). Its label is ``no_music`` when
+    ``q >= presence_threshold``, else ``song`` when ``s >= threshold``, else ``score``; its
+    probabilities are ``(q, (1 - q)(1 - s), (1 - q) s)``. A two-class model has ``q = 0``.
     """
 
-    def __init__(self, estimator=None, meta: dict | None = None, *, inference=None, source=None):
+    def __init__(self, estimator=None, meta: dict | None = None, *, inference=None, presence=None,
+                 source=None):
         if estimator is None and inference is None:
             raise ValueError("Model needs an estimator or an inference form")
         self._estimator = estimator
         self.meta = {} if meta is None else meta
         self.inference = inference
+        self.presence = presence
         self.source = None if source is None else Path(source)
+        if self.three_class and estimator is None and presence is None:
+            raise ValueError("a three-class model needs its presence form or its estimator")
 
     def __repr__(self):
         how = "inference form" if self.inference is not None else "estimator"
@@ -134,19 +150,83 @@ class Model:
 
     @property
     def threshold(self) -> float:
+        """P(song | music) at or above which music is called ``song``."""
         return float(self.meta.get("threshold", 0.5))
+
+    @property
+    def three_class(self) -> bool:
+        """Whether the model also answers ``no_music``."""
+        return "no_music" in (self.meta.get("labels") or ())
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The labels it answers, in the order of :meth:`probabilities`' columns."""
+        return ("no_music", "score", "song") if self.three_class else ("score", "song")
+
+    @property
+    def presence_threshold(self) -> float:
+        """P(no_music) at or above which the label is ``no_music`` (1.0: never, for a
+        two-class model)."""
+        return float(self.meta.get("presence_threshold", 1.0)) if self.three_class else 1.0
 
     @property
     def version(self) -> str:
         return str(self.meta.get("model_version", "unknown"))
 
-    def song_probability(self, X: np.ndarray) -> np.ndarray:
-        """P(song) for each row of ``X`` (file feature vectors)."""
+    def parts(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(q, s)`` for each row of ``X``: P(no_music) (zeros for a two-class model) and
+        P(song | music)."""
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
-        if self.inference is not None:
-            return self.inference.song_probability(X)
-        classes = list(self.estimator.classes_)
-        return self.estimator.predict_proba(X)[:, classes.index("song")]
+        if self.inference is not None and (self.presence is not None or not self.three_class):
+            s = self.inference.song_probability(X)
+            q = self.presence.probability_of("no_music", X) if self.presence is not None else np.zeros(len(X))
+            return q, s
+        est = self.estimator
+        if self.three_class:
+            pres, song = est.presence_, est.song_
+            q = pres.predict_proba(X)[:, list(pres.classes_).index("no_music")]
+        else:
+            song, q = est, np.zeros(len(X))
+        return q, song.predict_proba(X)[:, list(song.classes_).index("song")]
+
+    def probabilities(self, X: np.ndarray, *, classes=None) -> np.ndarray:
+        """Calibrated class probabilities, one row per row of ``X``.
+
+        Parameters
+        ----------
+        X : np.ndarray [shape=(n, n_features)]
+        classes : sequence of str, optional
+            ``("score", "song")`` for the two music classes only (P(score | music),
+            P(song | music)); default: :attr:`classes`.
+
+        Returns
+        -------
+        np.ndarray [shape=(n, len(classes))]
+        """
+        q, s = self.parts(X)
+        classes = self.classes if classes is None else tuple(classes)
+        if classes == ("score", "song"):
+            return np.stack([1.0 - s, s], axis=1)
+        if classes != self.classes:
+            raise ValueError(f"classes must be {self.classes} or ('score', 'song'), got {classes}")
+        return np.stack([q, (1.0 - q) * (1.0 - s), (1.0 - q) * s], axis=1)
+
+    def labels(self, q, s, *, threshold: float | None = None, presence_threshold: float | None = None,
+               classes=None) -> np.ndarray:
+        """Labels from :meth:`parts` by the model's rule (see the class notes); thresholds
+        may be overridden; ``classes=("score", "song")`` never answers ``no_music``."""
+        thr = self.threshold if threshold is None else float(threshold)
+        pthr = self.presence_threshold if presence_threshold is None else float(presence_threshold)
+        out = np.where(np.asarray(s) >= thr, "song", "score").astype(object)
+        if self.three_class and tuple(classes or self.classes) != ("score", "song"):
+            out[np.asarray(q) >= pthr] = "no_music"
+        return out
+
+    def song_probability(self, X: np.ndarray) -> np.ndarray:
+        """P(song) for each row of ``X`` (file feature vectors): ``(1 - q) s``; for a
+        two-class model (``q = 0``), P(song | music) as always."""
+        q, s = self.parts(X)
+        return (1.0 - q) * s
 
 
 def default_model_path() -> Path:
@@ -188,12 +268,33 @@ def _check_rows(meta: dict, n_features: int, mean=None, scale=None) -> np.ndarra
     return np.vstack(rows)
 
 
-def _write_inference_form(estimator, stem: Path, meta: dict) -> dict | None:
-    """Export, verify and write ``STEM.npz``; the JSON entry describing it, or ``None`` when
-    the estimator has a structure the inference form does not cover."""
+def _write_inference_forms(estimator, stem: Path, meta: dict) -> dict:
+    """The inference form(s) of ``estimator``, verified and written: ``{"inference": ...}``
+    for a two-class model, plus ``"presence_inference"`` (``STEM.presence.npz``) for a
+    :class:`MusicSongClassifier`; empty when the structure is not covered (nothing
+    written, stale forms removed)."""
+    from .estimator import MusicSongClassifier
+
+    pres = stem.with_name(stem.name + ".presence.npz")
+    if isinstance(estimator, MusicSongClassifier):
+        song = _write_inference_form(estimator.song_, stem.with_suffix(".npz"), meta)
+        presence = _write_inference_form(estimator.presence_, pres, meta) if song else None
+        if song and presence:
+            return {"inference": song, "presence_inference": presence}
+        for f in (stem.with_suffix(".npz"), pres):
+            f.unlink(missing_ok=True)
+        return {}
+    if pres.exists():
+        pres.unlink()  # a stale presence form of another model must not sit beside this one
+    song = _write_inference_form(estimator, stem.with_suffix(".npz"), meta)
+    return {"inference": song} if song else {}
+
+
+def _write_inference_form(estimator, npz: Path, meta: dict) -> dict | None:
+    """Export, verify and write one binary estimator's form to ``npz``; the JSON entry
+    describing it, or ``None`` when the estimator has a structure the form does not cover."""
     from . import inference
 
-    npz = stem.with_suffix(".npz")
     exported = inference.export(estimator)
     if exported is None:
         if npz.exists():
@@ -237,15 +338,15 @@ def save_model(estimator, path, meta: dict) -> Path:
         raise UnsafeModelError(f"refusing to save types outside the allow-list: {sorted(bad)}")
     meta = dict(meta)
     meta.pop("inference", None)
+    meta.pop("presence_inference", None)
     try:
-        inf = _write_inference_form(estimator, stem, meta)
+        inf = _write_inference_forms(estimator, stem, meta)
     except Exception:
         sk.unlink()
         raise
     meta["estimator_file"] = sk.name
     meta["estimator_sha256"] = _sha256(sk)
-    if inf is not None:
-        meta["inference"] = inf
+    meta.update(inf)
     js = stem.with_suffix(".json")
     js.write_text(json.dumps(meta, indent=2, sort_keys=True, default=_jsonable))
     return js
@@ -258,11 +359,11 @@ def write_inference_form(path) -> Path:
     js = Path(path).with_suffix(".json")
     meta = _read_meta(js)
     est = _load_estimator(js, meta)
-    inf = _write_inference_form(est, js.with_suffix(""), meta)
-    if inf is None:
+    inf = _write_inference_forms(est, js.with_suffix(""), meta)
+    if not inf:
         raise ModelError(f"{js}: this estimator has no inference form (not a ScoreSongClassifier "
                          "with sigmoid or no calibration over scaling + HGB or logistic regression)")
-    meta["inference"] = inf
+    meta.update(inf)
     js.write_text(json.dumps(meta, indent=2, sort_keys=True, default=_jsonable))
     return js
 
@@ -387,11 +488,17 @@ def load_model(path=None) -> Model:
     meta = _read_meta(js)
     if "inference" in meta:
         form = _load_inference(js, meta["inference"])
-        if form is not None:
+        presence = None
+        three = "no_music" in (meta.get("labels") or ())
+        if three and form is not None:
+            if "presence_inference" not in meta:
+                raise ModelIntegrityError(f"{js}: a three-class model without its presence form")
+            presence = _load_inference(js, meta["presence_inference"])
+        if form is not None and (presence is not None or not three):
             # The estimator is read only when asked for, but a model whose files do not all
             # match their recorded hashes is refused now (hashing it takes milliseconds).
             _estimator_file(js, meta)
-            return Model(None, meta, inference=form, source=js)
+            return Model(None, meta, inference=form, presence=presence, source=js)
     return Model(_load_estimator(js, meta), meta, source=js)
 
 
