@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["evaluate_predictions", "calibration_curve", "write_report", "report_markdown",
+__all__ = ["evaluate_predictions", "evaluate_three_class", "calibration_curve", "write_report", "report_markdown",
            "plot_report"]
 
 
@@ -96,6 +96,70 @@ def evaluate_predictions(y: np.ndarray, p_song: np.ndarray, *, threshold: float 
             {"path": str(paths[i]), "label": str(y[i]), "p_song": round(float(p_song[i]), 4),
              "kind": str(kinds[i]) if kinds is not None else ""}
             for i in worst if yp[i] != yt[i]]
+    return out
+
+
+THREE = ("no_music", "score", "song")
+
+
+def evaluate_three_class(y: np.ndarray, p_no_music: np.ndarray, p_song_music: np.ndarray, *,
+                         threshold=0.5, presence_threshold=0.5, kinds=None, sources=None) -> dict:
+    """Metrics of a three-class (``no_music`` / ``score`` / ``song``) decision.
+
+    The label is ``no_music`` when ``p_no_music >= presence_threshold``, else ``song`` when
+    ``p_song_music >= threshold``, else ``score`` (the rule of a three-class
+    :class:`~scoresong.model.Model`).
+
+    Parameters
+    ----------
+    y : array of {"no_music", "score", "song"}
+    p_no_music, p_song_music : np.ndarray
+        Calibrated P(no_music) and P(song | music) per item.
+    threshold, presence_threshold : float or np.ndarray
+        Scalars, or one per item (per fold).
+    kinds, sources : sequence of str, optional
+        Break the three-class accuracy and the music-or-not accuracy down by these keys.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``balanced_accuracy`` (mean recall over the labels present),
+        ``recall`` per label, the 3×3 ``confusion_matrix``, and ``presence``: music-or-not
+        ``accuracy``, ``music_recall``, ``no_music_recall``, ``roc_auc`` of P(no_music).
+    """
+    from sklearn.metrics import confusion_matrix, roc_auc_score
+
+    y = np.asarray(y).astype(str)
+    q = np.asarray(p_no_music, dtype=float)
+    s = np.asarray(p_song_music, dtype=float)
+    pred = np.where(s >= np.asarray(threshold, dtype=float), "song", "score").astype(object)
+    pred[q >= np.asarray(presence_threshold, dtype=float)] = "no_music"
+    pred = pred.astype(str)
+    present = [k for k in THREE if (y == k).any()]
+    recall = {k: float((pred[y == k] == k).mean()) for k in present}
+    ym, pm = y != "no_music", pred != "no_music"
+    presence = {"accuracy": float((ym == pm).mean()) if y.size else None,
+                "music_recall": float(pm[ym].mean()) if ym.any() else None,
+                "no_music_recall": float((~pm[~ym]).mean()) if (~ym).any() else None,
+                "roc_auc": float(roc_auc_score(~ym, q)) if ym.any() and (~ym).any() else None}
+    out = {"n": int(y.size), "accuracy": float((pred == y).mean()) if y.size else None,
+           "balanced_accuracy": float(np.mean(list(recall.values()))) if recall else None,
+           "recall": recall, "presence": presence,
+           "confusion_matrix": {"labels": list(THREE), "rows_true_cols_pred":
+                                confusion_matrix(y, pred, labels=list(THREE)).tolist()}}
+
+    def breakdown(keys):
+        keys = np.asarray(keys)
+        return {k: {"n": int((keys == k).sum()), "accuracy": float((pred[keys == k] == y[keys == k]).mean()),
+                    "music_or_not_accuracy": float((pm[keys == k] == ym[keys == k]).mean()),
+                    "mean_p_no_music": float(q[keys == k].mean())}
+                for k in sorted(set(keys.tolist()))}
+
+    if kinds is not None:
+        out["per_kind"] = breakdown(kinds)
+    if sources is not None:
+        out["per_source"] = breakdown(sources)
+    out["predicted"] = pred.tolist()
     return out
 
 
@@ -205,6 +269,13 @@ def report_markdown(report: dict) -> str:
         lines += _md_breakdowns(cv)
         lines += _md_folds(cv.get("folds"))
         lines += _md_most_wrong(cv.get("most_confidently_wrong"))
+    if report.get("cv3"):
+        lines += _md_three_class(report["cv3"])
+    if report.get("left_out"):
+        lo = dict(report["left_out"])
+        why = lo.pop("why", "")
+        lines += ["Left out of the metrics: " + ", ".join(f"`{k}` × {v}" for k, v in lo.items())
+                  + (f" ({why})." if why else "."), ""]
     lines += _md_failed(report.get("failed"))
     return "\n".join(lines)
 
@@ -215,7 +286,7 @@ def _md_corpus(report: dict) -> list[str]:
     lines = [f"# {title}", "", f"Corpus: `{report['corpus']}`; {report['n_used']} of "
              f"{report['n_items']} items used ({len(report.get('failed', []))} failed to decode).", ""]
     if report.get("ignored_labels"):
-        lines += ["Left out (labels other than score/song, not mapped with `label_map`): " +
+        lines += ["Left out (labels other than score/song/no_music, not mapped with `label_map`): " +
                   ", ".join(f"`{k}` × {v}" for k, v in report["ignored_labels"].items()), ""]
     cache = report.get("features")
     if cache:
@@ -317,6 +388,40 @@ def _md_most_wrong(wrong: list[dict] | None) -> list[str]:
     if not wrong:
         lines.append("- none")
     return lines + [""]
+
+
+def _md_three_class(c3: dict) -> list[str]:
+    """Music or not, and the three-class decision (reports of three-class models)."""
+    pr = c3["presence"]
+    cm = c3["confusion_matrix"]["rows_true_cols_pred"]
+    lines = ["## Three classes: music or not, then score or song", "",
+             "Label `no_music` when P(no_music) reaches the presence threshold "
+             f"({_thr_text(c3.get('presence_threshold'))}), else `song` when P(song | music) "
+             f"reaches the song threshold ({_thr_text(c3.get('threshold'))}), else `score`. "
+             "The score/song figures above are the song part alone, on the music items.", "",
+             "| metric | value |", "|---|---|",
+             f"| items | {c3['n']} |",
+             f"| three-class accuracy | {_pct(c3['accuracy'])} |",
+             f"| three-class balanced accuracy | {_pct(c3['balanced_accuracy'])} |"]
+    lines += [f"| recall {k} | {_pct(v)} |" for k, v in c3["recall"].items()]
+    lines += [f"| music or not: accuracy | {_pct(pr['accuracy'])} |",
+              f"| music recall (score or song not called no_music) | {_pct(pr['music_recall'])} |",
+              f"| no_music recall | {_pct(pr['no_music_recall'])} |",
+              "| ROC-AUC of P(no_music) | " + ("–" if pr["roc_auc"] is None else f"{pr['roc_auc']:.3f}") + " |",
+              "", "Confusion matrix (rows true, columns predicted):", "",
+              "| | no_music | score | song |", "|---|---|---|---|"]
+    lines += [f"| **{lab}** | " + " | ".join(str(v) for v in row) + " |"
+              for lab, row in zip(c3["confusion_matrix"]["labels"], cm) if sum(row)]
+    lines.append("")
+    for title, key in (("Per kind", "per_kind"), ("Per source", "per_source")):
+        if key not in c3:
+            continue
+        lines += [f"### {title} (three classes)", "",
+                  "| | n | accuracy | music-or-not accuracy | mean P(no_music) |", "|---|---|---|---|---|"]
+        lines += [f"| {k} | {d['n']} | {_pct(d['accuracy'])} | {_pct(d['music_or_not_accuracy'])} | "
+                  f"{d['mean_p_no_music']:.3f} |" for k, d in c3[key].items()]
+        lines.append("")
+    return lines
 
 
 def _md_failed(failed: list | None) -> list[str]:
