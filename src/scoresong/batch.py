@@ -23,7 +23,9 @@ from .prediction import PredictionFailure, predict_many
 __all__ = ["run_batch", "BatchSummary", "completed_paths", "read_results", "to_dataframe", "FIELDS"]
 
 #: Columns of a CSV result file (JSON Lines records carry the same keys).
-FIELDS = ["path", "label", "probability", "duration", "model_version", "error", "reason"]
+#: ``probability`` is P(song); ``p_no_music`` is P(no_music) from a three-class model (empty
+#: from a two-class one, or with ``classes=("score", "song")``).
+FIELDS = ["path", "label", "probability", "p_no_music", "duration", "model_version", "error", "reason"]
 
 
 @dataclass
@@ -53,9 +55,10 @@ def _fmt(output, fmt: str | None) -> str:
 
 def _record(r) -> dict:
     if isinstance(r, PredictionFailure):
-        return {"path": r.path, "label": "", "probability": "", "duration": "", "model_version": "",
-                "error": r.error, "reason": r.reason}
-    d = {"path": r.path, "label": r.label, "probability": r.probability,
+        return {"path": r.path, "label": "", "probability": "", "p_no_music": "", "duration": "",
+                "model_version": "", "error": r.error, "reason": r.reason}
+    q = (getattr(r, "probabilities", None) or {}).get("no_music", "")
+    d = {"path": r.path, "label": r.label, "probability": r.probability, "p_no_music": q,
          "duration": getattr(r, "duration", ""), "model_version": getattr(r, "model_version", ""),
          "error": "", "reason": ""}
     if hasattr(r, "contributions"):  # an Explanation
@@ -115,8 +118,9 @@ def to_dataframe(results):
         One row per result, failures included, columns :data:`FIELDS` (plus ``explanation``,
         a list of ``{"feature", "effect"}`` per row, when any result has one): ``path``,
         ``label``, ``model_version``, ``error`` and ``reason`` of dtype ``string`` (``<NA>``
-        where empty: the label of a failure, the error of a success), ``probability`` and
-        ``duration`` ``float64`` (``NaN`` for a failure). Select the failures with
+        where empty: the label of a failure, the error of a success), ``probability``,
+        ``p_no_music`` and ``duration`` ``float64`` (``NaN`` for a failure, and for
+        ``p_no_music`` from a two-class model or a file written before it existed). Select the failures with
         ``df[df.error.notna()]``.
     """
     pd = _import_pandas()
@@ -126,7 +130,7 @@ def to_dataframe(results):
     for c in _TEXT:
         df[c] = pd.Series([None if v is None or v == "" else str(v) for v in df[c]], index=df.index,
                           dtype="string")
-    for c in ("probability", "duration"):
+    for c in ("probability", "p_no_music", "duration"):
         df[c] = pd.Series([None if v is None or v == "" else float(v) for v in df[c]], index=df.index,
                           dtype="float64")
     return df
@@ -155,6 +159,7 @@ def read_results(path, *, fmt: str | None = None):
 class _Writer:
     def __init__(self, output, fmt: str, resume: bool):
         self.fmt = fmt
+        self.fields = FIELDS
         if output is None:
             self.fh, self.own = sys.stdout, False
         else:
@@ -168,11 +173,14 @@ class _Writer:
             self.fh = open(p, "a" if resume else "w", newline="", encoding="utf-8")
             self.own = True
             if keep:
+                if fmt == "csv":  # append in the file's own columns (it may predate p_no_music)
+                    head = next(csv.reader(io.StringIO(keep.decode("utf-8", errors="replace"))), None)
+                    self.fields = head or FIELDS
                 return
         if fmt == "csv":
             self._line(",".join(FIELDS) + "\r\n")
         elif fmt == "table":
-            self._line(f"{'label':6} {'P(song)':>7} {'seconds':>8}  path\n")
+            self._line(f"{'label':8} {'P(song)':>7} {'seconds':>8}  path\n")
 
     def _line(self, s: str):
         self.fh.write(s)
@@ -182,14 +190,14 @@ class _Writer:
         d = _record(r)
         if self.fmt == "csv":
             buf = io.StringIO()
-            csv.DictWriter(buf, fieldnames=FIELDS, extrasaction="ignore").writerow(d)
+            csv.DictWriter(buf, fieldnames=self.fields, extrasaction="ignore").writerow(d)
             line = buf.getvalue()
         elif self.fmt == "jsonl":
             line = json.dumps(d) + "\n"
         elif isinstance(r, PredictionFailure):
-            line = f"{'ERROR':6} {'':7} {'':8}  {r.path}  ({r.error}: {r.reason})\n"
+            line = f"{'ERROR':8} {'':7} {'':8}  {r.path}  ({r.error}: {r.reason})\n"
         else:
-            line = f"{r.label:6} {r.probability:7.3f} {getattr(r, 'duration', 0):8.1f}  {r.path}\n"
+            line = f"{r.label:8} {r.probability:7.3f} {getattr(r, 'duration', 0):8.1f}  {r.path}\n"
             if hasattr(r, "contributions"):
                 line += "\n".join("    " + s for s in str(r).splitlines()[1:]) + "\n"
         self._line(line)  # one write + flush per result: an interruption never splits a line
@@ -202,7 +210,7 @@ class _Writer:
 def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: bool = False,
               model=None, n_jobs: int = 1, backend: str | None = None, threshold: float | None = None,
               explain: bool = False, progress: bool | None = None, on_error=None,
-              stream: int | None = None) -> BatchSummary:
+              stream: int | None = None, classes=None) -> BatchSummary:
     """Classify files and stream each result to ``output`` as soon as it is ready.
 
     Parameters
@@ -216,7 +224,7 @@ def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: b
         on standard output.
     resume : bool
         Skip paths already in ``output`` and append to it.
-    model, n_jobs, backend, threshold, explain, stream
+    model, n_jobs, backend, threshold, explain, stream, classes
         As for :func:`scoresong.predict_many`.
     progress : bool, optional
         Progress bar on standard error (needs ``tqdm``); default: when it is a terminal.
@@ -242,7 +250,7 @@ def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: b
         paths = todo
     writer = _Writer(output, fmt, resume)
     it = predict_many(paths, model=model, n_jobs=n_jobs, backend=backend, ordered=False,
-                      threshold=threshold, explain=explain, stream=stream)
+                      threshold=threshold, explain=explain, stream=stream, classes=classes)
     if progress is None:
         progress = sys.stderr.isatty()
     bar = None

@@ -2,13 +2,18 @@
 
     scoresong predict FILE_OR_DIR... [--output results.csv|.jsonl] [--resume] [--jobs N]
                       [--backend dask --scheduler ADDR] [--threshold P] [--explain]
-    scoresong train CORPUS -o MODEL [--groups COLUMN] [--label NAME=score|song]...
+                      [--classes score,song]
+    scoresong train CORPUS -o MODEL [--groups COLUMN] [--label NAME=score|song|no_music]...
                     [--jobs N] [--cache DIR] [--no-eval]
     scoresong evaluate MODEL CORPUS [-o REPORT_STEM] [--groups COLUMN] [--label NAME=LABEL]...
                        [--threshold P] [--jobs N] [--cache DIR]
-    scoresong explain FILE... [--top N] [--format text|json] [--stream N]
+    scoresong explain FILE... [--top N] [--format text|json] [--stream N] [--classes score,song]
     scoresong timeline FILE [--format csv|json|cues|audacity|jams] [--plot out.png] [--output PATH]
-                       [--stream N]
+                       [--stream N] [--classes score,song]
+
+With a three-class model (the shipped one) a file is labelled score, song or no_music (no music
+audible: dialogue alone, effects, ambience); --classes score,song asks for the two music
+labels only, as before.
     scoresong features FILE [--stream N]
 
 FILE may be any audio or media file (WAV, FLAC, OGG, MP3, AAC/M4A, MP4/MOV/MKV/WebM, AC-3...);
@@ -57,7 +62,7 @@ def _cmd_predict(a) -> int:
     try:
         s = run_batch(paths, a.output, fmt=fmt, resume=a.resume, model=a.model, n_jobs=a.jobs,
                       backend=backend, threshold=a.threshold, explain=a.explain,
-                      progress=a.progress, on_error=report, stream=a.stream)
+                      progress=a.progress, on_error=report, stream=a.stream, classes=a.classes)
     finally:
         if client is not None:
             client.close()
@@ -74,8 +79,8 @@ def _cmd_predict(a) -> int:
 
 def _label_pair(text: str) -> tuple[str, str]:
     name, sep, label = text.partition("=")
-    if not sep or not name or label.lower() not in ("score", "song"):
-        raise argparse.ArgumentTypeError(f"takes NAME=score or NAME=song, got {text!r}")
+    if not sep or not name or label.lower() not in ("score", "song", "no_music"):
+        raise argparse.ArgumentTypeError(f"takes NAME=score, NAME=song or NAME=no_music, got {text!r}")
     return name, label
 
 
@@ -87,6 +92,13 @@ def _probability(text: str) -> float:
     if not 0.0 <= p <= 1.0:
         raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text!r}")
     return p
+
+
+def _classes(text: str) -> tuple[str, ...]:
+    c = tuple(x.strip().lower() for x in text.split(","))
+    if sorted(c) not in (["score", "song"], ["no_music", "score", "song"]):
+        raise argparse.ArgumentTypeError(f"must be score,song or no_music,score,song, got {text!r}")
+    return c
 
 
 def _stream_index(text: str) -> int:
@@ -138,6 +150,11 @@ def _cmd_train(a) -> int:
     if cv:
         print(f"grouped CV: accuracy {cv['accuracy']:.3f}, balanced accuracy "
               f"{cv['balanced_accuracy']:.3f}, F1 {cv['f1_song']:.3f}, ROC-AUC {cv['roc_auc']:.3f}")
+    c3 = report.get("cv3")
+    if c3:
+        print(f"three classes: accuracy {c3['accuracy']:.3f}; recall " +
+              ", ".join(f"{k} {v:.3f}" for k, v in c3["recall"].items()) +
+              f"; music or not accuracy {c3['presence']['accuracy']:.3f}")
     js = Path(a.output).with_suffix(".json")
     print(f"model written to {js}; report: {js.with_name(js.stem + '.report.md')}")
     return 0
@@ -149,11 +166,18 @@ def _cmd_evaluate(a) -> int:
     stem = Path(a.output) if a.output else Path(a.model).with_name(Path(a.model).stem + ".evaluation")
     rep = evaluate(a.model, a.corpus, groups=a.groups, label_map=_labels(a.label), n_jobs=a.jobs,
                    cache_dir=a.cache, threshold=a.threshold, out=stem)
-    res = rep["cv"]
-    ba = res["balanced_accuracy"]
-    print(f"{res['n']} items ({len(rep['failed'])} failed): accuracy {res['accuracy']:.3f}, balanced "
-          f"accuracy {'–' if ba is None else f'{ba:.3f}'}, F1 {res['f1_song']:.3f}; "
-          f"report: {stem.with_name(stem.name + '.md')}")
+    res = rep.get("cv")
+    if res:
+        ba = res["balanced_accuracy"]
+        print(f"score or song: {res['n']} items ({len(rep['failed'])} failed): accuracy {res['accuracy']:.3f}, "
+              f"balanced accuracy {'–' if ba is None else f'{ba:.3f}'}, F1 {res['f1_song']:.3f}")
+    c3 = rep.get("cv3")
+    if c3:
+        pr = c3["presence"]
+        print(f"three classes: {c3['n']} items: accuracy {c3['accuracy']:.3f}; recall " +
+              ", ".join(f"{k} {v:.3f}" for k, v in c3["recall"].items()) +
+              f"; music or not accuracy {pr['accuracy']:.3f}")
+    print(f"report: {stem.with_name(stem.name + '.md')}")
     return 0
 
 
@@ -161,7 +185,7 @@ def _cmd_explain(a) -> int:
     from .explanation import explain
 
     for path in a.files:
-        e = explain(_source(path), stream=a.stream, model=a.model, top=a.top)
+        e = explain(_source(path), stream=a.stream, model=a.model, top=a.top, classes=a.classes)
         print(json.dumps(e.to_dict()) if a.format == "json" else str(e))
     return 0
 
@@ -176,7 +200,7 @@ def _cmd_timeline(a) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     tl = timeline(_source(a.file), stream=a.stream, model=a.model, window=a.window, switch=a.switch,
-                  song_break=a.song_break, min_silence=a.min_silence)
+                  song_break=a.song_break, min_silence=a.min_silence, classes=a.classes)
     text = {"csv": tl.to_csv, "json": tl.to_json, "cues": tl.cues_csv, "audacity": tl.to_audacity,
             "jams": lambda: tl.to_jams().dumps(indent=1) + "\n"}[a.format]()
     if a.output:
@@ -215,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=_probability,
                    help="P(song) from which a file is a song (default: the model's)")
     p.add_argument("--explain", action="store_true", help="also say which features pushed each decision")
+    p.add_argument("--classes", type=_classes, help="score,song: the two music labels only "
+                                                     "(default: every label of the model)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on standard error (default: on a terminal)")
     p.add_argument("--model", help="model .json (default: the shipped model)")
@@ -226,8 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--output", "-o", required=True, help="model path (writes .json, .skops, .npz, .report.*)")
     t.add_argument("--groups", help="manifest column that groups items for cross-validation "
                                     "(default: 'group'; folders: 'folder', 'parent' or 'file')")
-    t.add_argument("--label", action="append", type=_label_pair, metavar="NAME=score|song",
-                   help="fold an extra label into score or song (repeatable)")
+    t.add_argument("--label", action="append", type=_label_pair, metavar="NAME=score|song|no_music",
+                   help="fold an extra label into score, song or no_music (repeatable)")
     t.add_argument("--jobs", "-j", type=_jobs, default=1)
     t.add_argument("--cache", help="feature cache directory (keyed by file content)")
     t.add_argument("--estimator", choices=["auto", "hgb", "logreg"], default="auto",
@@ -240,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("corpus")
     e.add_argument("--output", "-o", help="report path stem")
     e.add_argument("--groups")
-    e.add_argument("--label", action="append", type=_label_pair, metavar="NAME=score|song")
+    e.add_argument("--label", action="append", type=_label_pair, metavar="NAME=score|song|no_music")
     e.add_argument("--threshold", type=_probability)
     e.add_argument("--jobs", "-j", type=_jobs, default=1)
     e.add_argument("--cache")
@@ -250,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--top", type=_positive_int, default=8)
     x.add_argument("--format", choices=["text", "json"], default="text")
     x.add_argument("--model")
+    x.add_argument("--classes", type=_classes, help="score,song: explain the music decision only")
     x.add_argument("--stream", type=_stream_index, metavar="N",
                     help="audio stream of a media file to analyse, counting from 0 (default: the first)")
     x.set_defaults(func=_cmd_explain)
@@ -268,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="share of windows inside a song with no vocal (intros, breaks); 0: off")
     tl.add_argument("--min-silence", type=float, default=1.0, help="shortest gap labelled silence (s)")
     tl.add_argument("--model")
+    tl.add_argument("--classes", type=_classes, help="score,song: no no_music segments (as a "
+                                                      "two-class model)")
     tl.set_defaults(func=_cmd_timeline)
     f = sub.add_parser("features", help="print a file's named features as JSON")
     f.add_argument("file", help="audio or media file; - reads standard input")

@@ -9,14 +9,16 @@ log-odds of song drop on average when that happens::
     effect_g = logit P(song | x)  -  mean_b logit P(song | x with statistic g taken from clip b)
 
 A positive effect pushed the file towards ``song`` compared with typical training material,
-a negative one towards ``score``. Effects of correlated statistics overlap (each is measured
+a negative one towards ``score``. A three-class model's ``no_music`` decision is explained
+the same way on the log-odds of P(no_music), against background clips of every class
+(``question="no_music"``); its score/song decision against the music clips only. Effects of correlated statistics overlap (each is measured
 with the others left as they are), so they do not add up to the total; read them as "which
 evidence mattered", not as a budget.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -43,6 +45,8 @@ class Contribution:
         The file's value (mean over its segments).
     typical_score, typical_song : float
         Median of the same value over the training clips of each class.
+    typical_no_music : float or None
+        The same for ``no_music`` clips (three-class models).
     """
 
     feature: str
@@ -50,17 +54,26 @@ class Contribution:
     value: float
     typical_score: float
     typical_song: float
+    typical_no_music: float | None = None
 
 
 @dataclass(frozen=True)
 class Explanation:
-    """A decision and the statistics that pushed it, strongest first."""
+    """A decision and the statistics that pushed it, strongest first.
+
+    ``question`` is the decision explained: ``"song"`` (effects on the log-odds of
+    P(song | music), ``threshold`` the song threshold) or ``"no_music"`` (effects on the
+    log-odds of P(no_music), ``threshold`` the presence threshold). ``probability`` is
+    P(song) either way; ``probabilities`` holds every class's.
+    """
 
     path: str
     label: str
     probability: float
     threshold: float
     contributions: tuple[Contribution, ...]
+    question: str = "song"
+    probabilities: dict = field(default=None, hash=False)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -68,6 +81,15 @@ class Explanation:
         return d
 
     def __str__(self) -> str:
+        if self.question == "no_music":
+            q = (self.probabilities or {}).get("no_music", float("nan"))
+            lines = [f"{self.path}: {self.label} (P(no_music) = {q:.3f}, threshold {self.threshold:.3f})",
+                     f"  {'statistic':38} {'effect':>7}  {'value':>9}  {'typ. no_music':>13}  {'typ. score':>10}"]
+            for c in self.contributions:
+                arrow = "no_music" if c.effect > 0 else "music"
+                lines.append(f"  {c.feature:38} {c.effect:+7.2f}  {c.value:9.3g}  {c.typical_no_music:13.3g}  "
+                             f"{c.typical_score:10.3g}  -> {arrow}")
+            return "\n".join(lines)
         lines = [f"{self.path}: {self.label} (P(song) = {self.probability:.3f}, threshold "
                  f"{self.threshold:.3f})",
                  f"  {'statistic':38} {'effect':>7}  {'value':>9}  {'typ. score':>10}  {'typ. song':>10}"]
@@ -88,11 +110,13 @@ def _reference(model: Model):
     if not ref or "background" not in ref:
         raise ModelError(f"model {model.version} carries no reference data to explain with; "
                          "retrain it with this version of scoresong (`scoresong train CORPUS -o MODEL`)")
-    return np.asarray(ref["background"], dtype=np.float64), ref["median"]
+    bg = np.asarray(ref["background"], dtype=np.float64)
+    labels = np.asarray(ref.get("background_labels") or ["score"] * len(bg))
+    return bg, labels, ref["median"]
 
 
 def explain_features(values: np.ndarray, model: Model, *, top: int | None = 8, path: str = "",
-                     threshold: float | None = None) -> Explanation:
+                     threshold: float | None = None, classes=None) -> Explanation:
     """Explain the decision on one file vector (see the module docstring for the method).
 
     Parameters
@@ -102,32 +126,54 @@ def explain_features(values: np.ndarray, model: Model, *, top: int | None = 8, p
     model : Model
     top : int or None
         Keep this many statistics, by absolute effect (``None``: all).
+    threshold : float, optional
+        Override the model's song threshold.
+    classes : ("score", "song"), optional
+        Explain the score/song decision even where a three-class model says ``no_music``.
     """
-    bg, med = _reference(model)
+    from .prediction import _two_classes
+
+    two = _two_classes(classes) or not model.three_class
+    bg, bg_labels, med = _reference(model)
     names = model.feature_names
     x = np.asarray(values, dtype=np.float64).reshape(-1)
     if x.size != len(names) or bg.shape[1] != x.size:
         raise ValueError(f"feature vector has {x.size} values, the model expects {len(names)}")
     stats = list(dict.fromkeys(n.split(":")[0] for n in names))
     cols = {s: [j for j, n in enumerate(names) if n.split(":")[0] == s] for s in stats}
-    p0 = float(model.song_probability(x)[0])
+    q0, s0 = (float(v[0]) for v in model.parts(x))
+    label = str(model.labels([q0], [s0], threshold=threshold,
+                             classes=("score", "song") if two else None)[0])
+    question = "no_music" if label == "no_music" else "song"
+    if question == "song" and (bg_labels != "no_music").any():
+        bg = bg[bg_labels != "no_music"]  # the song part only ever sees music
+    part = 0 if question == "no_music" else 1
     # One batch: every statistic swapped for every background clip.
     rows = np.repeat(x[None, :], len(stats) * len(bg), axis=0).reshape(len(stats), len(bg), -1)
     for k, s in enumerate(stats):
         rows[k][:, cols[s]] = bg[:, cols[s]]
-    lp = _logit(model.song_probability(rows.reshape(-1, x.size))).reshape(len(stats), len(bg))
-    effect = _logit(p0) - lp.mean(axis=1)
+    lp = _logit(model.parts(rows.reshape(-1, x.size))[part]).reshape(len(stats), len(bg))
+    effect = _logit((q0, s0)[part]) - lp.mean(axis=1)
     order = np.argsort(-np.abs(effect), kind="stable")[: top or len(stats)]
     first = {s: cols[s][0] for s in stats}  # the ":mean" column
+    nm = med.get("no_music")
     contrib = tuple(Contribution(stats[k], round(float(effect[k]), 4), float(x[first[stats[k]]]),
-                                 float(med["score"][first[stats[k]]]), float(med["song"][first[stats[k]]]))
+                                 float(med["score"][first[stats[k]]]), float(med["song"][first[stats[k]]]),
+                                 None if nm is None else float(nm[first[stats[k]]]))
                     for k in order)
-    thr = model.threshold if threshold is None else threshold
-    return Explanation(path, "song" if p0 >= thr else "score", round(p0, 4), thr, contrib)
+    if two:
+        probs = {"score": round(1 - s0, 4), "song": round(s0, 4)}
+        p_song = s0
+    else:
+        p_song = (1 - q0) * s0
+        probs = {"no_music": round(q0, 4), "score": round((1 - q0) * (1 - s0), 4), "song": round(p_song, 4)}
+    thr = (model.presence_threshold if question == "no_music"
+           else model.threshold if threshold is None else threshold)
+    return Explanation(path, label, round(p_song, 4), thr, contrib, question, probs)
 
 
 def explain(source, *, sr: float | None = None, stream: int | None = None, model=None,
-            top: int | None = 8, threshold: float | None = None) -> Explanation:
+            top: int | None = 8, threshold: float | None = None, classes=None) -> Explanation:
     """The statistics that pushed the decision on a file, strongest first.
 
     Parameters
@@ -145,6 +191,8 @@ def explain(source, *, sr: float | None = None, stream: int | None = None, model
         How many statistics to keep (``None``: all 80).
     threshold : float, optional
         Override the model's threshold for the label.
+    classes : ("score", "song"), optional
+        Score or song only (see :func:`scoresong.predict`).
 
     Returns
     -------
@@ -164,4 +212,4 @@ def explain(source, *, sr: float | None = None, stream: int | None = None, model
         f, name = source, ""
     else:
         f, name = extract_features(source, sr, stream=stream), source_name(source)
-    return explain_features(f.values, m, top=top, path=name, threshold=threshold)
+    return explain_features(f.values, m, top=top, path=name, threshold=threshold, classes=classes)

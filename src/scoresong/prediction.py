@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Iterable, Iterator
 
 
@@ -23,12 +23,17 @@ class Prediction:
     Attributes
     ----------
     path : str
-    label : {"score", "song"}
+    label : {"score", "song", "no_music"}
+        ``no_music`` (no music audible: dialogue alone, effects, ambience) only from a
+        three-class model and unless ``classes=("score", "song")`` was asked for.
     probability : float
         Calibrated probability that the file is a song (a lead vocal with lyrics).
     duration : float
         Seconds of audio analysed.
     model_version : str
+    probabilities : dict
+        Calibrated probability of every label answered (they sum to 1), e.g.
+        ``{"no_music": 0.01, "score": 0.95, "song": 0.04}``.
     """
 
     path: str
@@ -36,6 +41,7 @@ class Prediction:
     probability: float
     duration: float
     model_version: str
+    probabilities: dict = field(default=None, hash=False)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,8 +60,9 @@ class PredictionFailure:
 
 
 def predict(source, *, sr: float | None = None, stream: int | None = None, model=None,
-            threshold: float | None = None) -> Prediction:
-    """Classify audio as ``"score"`` or ``"song"``.
+            threshold: float | None = None, presence_threshold: float | None = None,
+            classes=None) -> Prediction:
+    """Classify audio as ``"score"``, ``"song"`` or ``"no_music"``.
 
     Parameters
     ----------
@@ -75,12 +82,21 @@ def predict(source, *, sr: float | None = None, stream: int | None = None, model
     model : Model, path or None
         Default: the shipped model in ``models/``.
     threshold : float, optional
-        P(song) at or above which the label is ``"song"``; default: the model's.
+        P(song | music) at or above which music is labelled ``"song"``; default: the
+        model's. (For music, P(no_music) is near 0 and this is P(song).)
+    presence_threshold : float, optional
+        P(no_music) at or above which the label is ``"no_music"``; default: the model's.
+    classes : ("score", "song"), optional
+        Ask only score or song, as a two-class model answers (``probability`` is then
+        P(song | music)); default: every class the model knows.
 
     Returns
     -------
     Prediction
         ``path`` is the file's path, or ``"<array>"``, ``"<stream>"``, ``"<bytes>"``.
+        With a three-class model the label is ``no_music`` when P(no_music) reaches the
+        presence threshold, otherwise ``song`` when P(song | music) reaches the threshold,
+        otherwise ``score``; ``probability`` is P(song) = (1 − P(no_music)) · P(song | music).
 
     Raises
     ------
@@ -94,18 +110,41 @@ def predict(source, *, sr: float | None = None, stream: int | None = None, model
     >>> import scoresong
     >>> scoresong.predict("cue.ogg")  # doctest: +SKIP
     Prediction(path='cue.ogg', label='score', probability=0.03, duration=212.4, ...)
+    >>> scoresong.predict("interview.wav").probabilities  # doctest: +SKIP
+    {'no_music': 0.992, 'score': 0.007, 'song': 0.001}
     >>> y, sr = soundfile.read("cue.ogg", dtype="float32")  # doctest: +SKIP
     >>> scoresong.predict(y.T, sr=sr)  # doctest: +SKIP
     Prediction(path='<array>', label='score', probability=0.03, duration=212.4, ...)
     """
-    if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be a probability in [0, 1], got {threshold!r}")
+    for name, t in (("threshold", threshold), ("presence_threshold", presence_threshold)):
+        if t is not None and not 0.0 <= t <= 1.0:
+            raise ValueError(f"{name} must be a probability in [0, 1], got {t!r}")
+    two = _two_classes(classes)
     m = resolve_model(model)
     f = extract_features(source, sr, stream=stream)
-    p = float(m.song_probability(f.values)[0])
-    thr = m.threshold if threshold is None else threshold
-    return Prediction(audio.source_name(source), "song" if p >= thr else "score", round(p, 4),
-                      round(f.duration, 3), m.version)
+    q, s = (float(v[0]) for v in m.parts(f.values))
+    label = str(m.labels([q], [s], threshold=threshold, presence_threshold=presence_threshold,
+                         classes=("score", "song") if two else None)[0])
+    if two or not m.three_class:
+        probs = {"score": round(1.0 - s, 4), "song": round(s, 4)}
+        p = s
+    else:
+        p = (1.0 - q) * s
+        probs = {"no_music": round(q, 4), "score": round((1.0 - q) * (1.0 - s), 4), "song": round(p, 4)}
+    return Prediction(audio.source_name(source), label, round(p, 4), round(f.duration, 3), m.version,
+                      probs)
+
+
+def _two_classes(classes) -> bool:
+    """Whether ``classes`` asks for score/song only (``None``: every class of the model)."""
+    if classes is None:
+        return False
+    c = tuple(str(x).lower() for x in (classes.split(",") if isinstance(classes, str) else classes))
+    if sorted(c) == ["score", "song"]:
+        return True
+    if sorted(c) == ["no_music", "score", "song"]:
+        return False
+    raise ValueError(f"classes must be ('score', 'song') or ('no_music', 'score', 'song'), got {classes!r}")
 
 
 def predict_proba(source, *, sr: float | None = None, stream: int | None = None, model=None
@@ -114,20 +153,21 @@ def predict_proba(source, *, sr: float | None = None, stream: int | None = None,
     return predict(source, sr=sr, stream=stream, model=model).probability
 
 
-def _safe(path, model, threshold=None, explain=False, stream=None):
+def _safe(path, model, threshold=None, explain=False, stream=None, classes=None):
     try:
         if explain:
             from .explanation import explain as _explain
 
-            return _explain(path, stream=stream, model=resolve_model(model), threshold=threshold)
-        return predict(path, stream=stream, model=model, threshold=threshold)
+            return _explain(path, stream=stream, model=resolve_model(model), threshold=threshold,
+                            classes=classes)
+        return predict(path, stream=stream, model=model, threshold=threshold, classes=classes)
     except AudioError as exc:
         return PredictionFailure(str(path), type(exc).__name__, exc.reason)
 
 
 def predict_many(paths: Iterable, *, model=None, n_jobs: int = 1, backend: str | None = None,
                  ordered: bool = True, threshold: float | None = None, explain: bool = False,
-                 stream: int | None = None) -> Iterator[Prediction | PredictionFailure]:
+                 stream: int | None = None, classes=None) -> Iterator[Prediction | PredictionFailure]:
     """Classify many files; a bad file yields a :class:`PredictionFailure` and the run goes on.
 
     Parameters
@@ -151,6 +191,8 @@ def predict_many(paths: Iterable, *, model=None, n_jobs: int = 1, backend: str |
     stream : int, optional
         Which audio stream of each media file (counting from 0; default the first). A file
         without that stream is reported as a :class:`PredictionFailure`.
+    classes : ("score", "song"), optional
+        Score or song only (see :func:`predict`).
 
     Yields
     ------
@@ -162,12 +204,13 @@ def predict_many(paths: Iterable, *, model=None, n_jobs: int = 1, backend: str |
     ...     print(r.path, getattr(r, "label", r.reason))
     """
     paths = [str(p) for p in paths]
+    _two_classes(classes)  # a bad value fails here, not once per file
     if backend == "dask":
         _require_dask_client()
     if n_jobs == 1 and backend is None:
         m = resolve_model(model)
         for p in paths:
-            yield _safe(p, m, threshold, explain, stream)
+            yield _safe(p, m, threshold, explain, stream, classes)
         return
     from joblib import Parallel, delayed, parallel_config
 
@@ -178,7 +221,7 @@ def predict_many(paths: Iterable, *, model=None, n_jobs: int = 1, backend: str |
     # backend=None keeps whatever joblib.parallel_config the caller has set (loky otherwise).
     with parallel_config(n_jobs=n_jobs, **({"backend": backend} if backend else {})):
         yield from Parallel(return_as="generator" if ordered else "generator_unordered")(
-            delayed(_safe)(p, m, threshold, explain, stream) for p in paths)
+            delayed(_safe)(p, m, threshold, explain, stream, classes) for p in paths)
 
 
 def _require_dask_client():
