@@ -35,7 +35,7 @@ from .features import (SEGMENT_FRAMES, SILENT_SEGMENT_DB, merge_nonfinite, segme
 from .model import resolve_model
 from .spectrum import HOP
 
-__all__ = ["Segment", "Timeline", "timeline", "viterbi_two_state", "silent_intervals",
+__all__ = ["Segment", "Timeline", "timeline", "viterbi", "viterbi_two_state", "silent_intervals",
            "TimelineSettingError"]
 
 SEGMENT_S = SEGMENT_FRAMES * HOP / audio.ANALYSIS_SR  # 5.12 s
@@ -51,15 +51,20 @@ class Segment:
     ----------
     start, end : float
         Seconds from the start of the file.
-    label : {"score", "song", "silence"}
+    label : {"score", "song", "no_music", "silence"}
+        ``no_music`` (no music audible: dialogue alone, effects, ambience) from a
+        three-class model only.
     probability : float
         Mean P(song) over the stretch (``nan`` for silence).
+    p_no_music : float
+        Mean P(no_music) over the stretch (0 from a two-class model, ``nan`` for silence).
     """
 
     start: float
     end: float
     label: str
     probability: float
+    p_no_music: float = 0.0
 
     @property
     def duration(self) -> float:
@@ -79,8 +84,8 @@ def _label_confidence(seg: Segment) -> float | None:
     """The model's probability of ``seg``'s label (``None`` for silence)."""
     if seg.label == "silence" or np.isnan(seg.probability):
         return None
-    p = float(seg.probability)
-    return round(p if seg.label == "song" else 1.0 - p, 6)
+    p, q = float(seg.probability), float(seg.p_no_music)
+    return round({"song": p, "no_music": q}.get(seg.label, 1.0 - q - p), 6)
 
 
 def _timecode(t: float) -> str:
@@ -104,9 +109,15 @@ class Timeline:
     times : np.ndarray [shape=(n, 2)]
         Start and end of each analysis segment (5.12 s).
     p_song : np.ndarray [shape=(n,)]
-        P(song) of each analysis segment's window (``nan`` where all silent).
+        P(song | music) of each analysis segment's window (``nan`` where all silent); for
+        a two-class model this is its P(song).
     threshold : float
+        The song threshold on ``p_song``.
     model_version : str
+    p_no_music : np.ndarray [shape=(n,)] or None
+        P(no_music) of each window (three-class models; ``None`` otherwise).
+    presence_threshold : float
+        The threshold on ``p_no_music`` (1.0: never ``no_music``).
     """
 
     path: str
@@ -116,6 +127,8 @@ class Timeline:
     p_song: np.ndarray = field(repr=False)
     threshold: float = 0.5
     model_version: str = ""
+    p_no_music: np.ndarray | None = field(default=None, repr=False)
+    presence_threshold: float = 1.0
 
     def label_at(self, t) -> np.ndarray:
         """Labels at times ``t`` (seconds)."""
@@ -125,27 +138,36 @@ class Timeline:
         return np.array([self.segments[i].label for i in idx])
 
     def to_records(self) -> list[dict]:
+        """One dict per segment: ``start``, ``end``, ``label``, ``probability`` (mean
+        P(song)) and, from a three-class model, ``p_no_music``."""
+        def r4(v):
+            return None if np.isnan(v) else round(float(v), 4)
+
+        three = self.p_no_music is not None
         return [{"start": round(s.start, 3), "end": round(s.end, 3), "label": s.label,
-                 "probability": None if np.isnan(s.probability) else round(s.probability, 4)}
+                 "probability": r4(s.probability), **({"p_no_music": r4(s.p_no_music)} if three else {})}
                 for s in self.segments]
 
     def to_csv(self) -> str:
-        """``start,end,label,probability`` per segment."""
+        """``start,end,label,probability[,p_no_music]`` per segment."""
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=["start", "end", "label", "probability"], lineterminator="\n")
+        fields = ["start", "end", "label", "probability"] + (["p_no_music"] if self.p_no_music is not None else [])
+        w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
         w.writeheader()
         for r in self.to_records():
-            w.writerow({**r, "probability": "" if r["probability"] is None else r["probability"]})
+            w.writerow({k: "" if v is None else v for k, v in r.items()})
         return buf.getvalue()
 
     def to_json(self) -> str:
+        extra = {"presence_threshold": self.presence_threshold} if self.p_no_music is not None else {}
         return json.dumps({"path": self.path, "duration": round(self.duration, 3),
-                           "model_version": self.model_version, "threshold": self.threshold,
+                           "model_version": self.model_version, "threshold": self.threshold, **extra,
                            "segments": self.to_records()}, indent=1)
 
     def cues(self) -> list[dict]:
         """Music uses in cue-sheet form: sequence number, start, duration, usage (``BI``
-        background instrumental for score, ``BV`` background vocal for song)."""
+        background instrumental for score, ``BV`` background vocal for song). Silence and
+        ``no_music`` stretches are not music uses and are left out."""
         out = []
         for s in self.segments:
             if s.label in USAGE:
@@ -172,8 +194,9 @@ class Timeline:
         """The timeline as a :class:`jams.JAMS` (needs ``pip install "scoresong[jams]"``).
 
         One ``segment_open`` annotation: an observation per segment (``value`` score / song
-        / silence; ``confidence`` the model's probability of that label: P(song) for a song,
-        1 - P(song) for score, ``None`` for silence); the file's duration in
+        / no_music / silence; ``confidence`` the model's probability of that label: P(song)
+        for a song, P(no_music) for no_music, 1 - P(song) - P(no_music) for score, ``None``
+        for silence); the file's duration in
         ``file_metadata``; scoresong's and the model's versions in ``annotation_metadata``;
         the threshold in the annotation's ``sandbox``. Write it with ``jam.save(path)``."""
         jams = require_jams()
@@ -192,9 +215,12 @@ class Timeline:
         meta.annotation_tools = f"scoresong {__version__} (model {self.model_version})"
         meta.data_source = "program"
         meta.annotation_rules = ("song: a sung or rapped lead vocal with lyrics; score: everything "
-                                 "instrumental, wordless choir and speech over music included; silence: "
+                                 "instrumental, wordless choir and speech over music included; no_music: "
+                                 "no music audible (dialogue alone, effects, ambience); silence: "
                                  "below -60 dB; confidence: the model's calibrated probability of the label")
         ann.sandbox.threshold = float(self.threshold)
+        if self.p_no_music is not None:
+            ann.sandbox.presence_threshold = float(self.presence_threshold)
         jam.annotations.append(ann)
         return jam
 
@@ -208,20 +234,27 @@ class Timeline:
         import matplotlib.pyplot as plt
 
         colours = {"score": "#4C72B0", "song": "#DD8452", "silence": "#BBBBBB"}
+        if self.p_no_music is not None:
+            colours["no_music"] = "#55A868"
         scale, unit = (60.0, "minutes") if self.duration > 600 else (1.0, "seconds")
         fig, ax = plt.subplots(figsize=(12, 3.2))
         for s in self.segments:
             ax.axvspan(s.start / scale, s.end / scale, color=colours[s.label], alpha=0.35, lw=0)
         mid = self.times.mean(axis=1) / scale
-        ax.plot(mid, self.p_song, color="black", lw=1.2, label="P(song), window centred on each segment")
+        three = self.p_no_music is not None
+        ax.plot(mid, self.p_song, color="black", lw=1.2,
+                label=("P(song | music)" if three else "P(song)") + ", window centred on each segment")
+        if three:
+            ax.plot(mid, self.p_no_music, color="#2d6a3e", lw=1.0, label="P(no_music)")
+            ax.axhline(self.presence_threshold, color="#2d6a3e", ls="--", lw=0.8)
         for t in marks:
             ax.axvline(t / scale, color="black", ls=":", lw=1)
         ax.axhline(self.threshold, color="black", ls="--", lw=0.8, label=f"threshold {self.threshold:.2f}")
         handles = [plt.Rectangle((0, 0), 1, 1, color=c, alpha=0.35) for c in colours.values()]
-        leg1 = ax.legend(handles, list(colours), loc="upper right", fontsize=8, ncol=3)
+        leg1 = ax.legend(handles, list(colours), loc="upper right", fontsize=8, ncol=len(colours))
         ax.add_artist(leg1)
         ax.legend(loc="upper left", fontsize=8)
-        ax.set(xlim=(0, self.duration / scale), ylim=(0, 1.05), xlabel=unit, ylabel="P(song)",
+        ax.set(xlim=(0, self.duration / scale), ylim=(0, 1.05), xlabel=unit, ylabel="probability",
                title=title or Path(self.path).name)
         fig.tight_layout()
         fig.savefig(png, dpi=90)
@@ -258,25 +291,57 @@ def viterbi_two_state(p_song: np.ndarray, *, threshold: float, switch: float,
     -------
     np.ndarray [shape=(n,), dtype=int]
     """
+    return viterbi(_song_evidence(p_song, threshold, song_break), switch=switch, joins=joins,
+                   join_switch=join_switch)
+
+
+def _song_evidence(p_song, threshold: float, song_break: float) -> np.ndarray:
+    """Log-likelihood ratios (n, 2) of score and song from P(song) and the threshold
+    (``nan``: neutral), with the song state's ``song_break`` mixture."""
     p = np.clip(np.asarray(p_song, dtype=float), 1e-6, 1 - 1e-6)
-    n = p.size
-    if n == 0:
-        return np.zeros(0, int)
     p[np.isnan(p)] = threshold  # no evidence: neutral
     l_song, l_score = np.log(p / threshold), np.log((1 - p) / (1 - threshold))
     if song_break > 0:
         l_song = np.logaddexp(np.log1p(-song_break) + l_song, np.log(song_break) + l_score)
-    em = np.stack([l_score, l_song], axis=1)
+    return np.stack([l_score, l_song], axis=1)
+
+
+def viterbi(loglik: np.ndarray, *, switch: float, joins: np.ndarray | None = None,
+            join_switch: float = 0.5) -> np.ndarray:
+    """Most likely state sequence given per-segment log-likelihoods.
+
+    Every change of state costs ``-log(switch)`` (``-log(join_switch)`` across a silent
+    gap, ``joins[t]``) and staying ``-log(1 - switch)``, whatever the two states.
+
+    Parameters
+    ----------
+    loglik : np.ndarray [shape=(n, k)]
+        Log-likelihood (or log-likelihood ratio) of each of ``k`` states per segment.
+    switch : float
+    joins : np.ndarray [shape=(n,), dtype=bool], optional
+    join_switch : float
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), dtype=int]
+        The state index of each segment.
+    """
+    em = np.asarray(loglik, dtype=float)
+    n = em.shape[0]
+    if n == 0:
+        return np.zeros(0, int)
+    k = em.shape[1]
     sw = np.full(n, float(switch))
     if joins is not None:
         sw[np.asarray(joins, bool)] = join_switch
     stay, move = np.log1p(-sw), np.log(sw)
+    eye = np.eye(k, dtype=bool)
     score = em[0].copy()
-    back = np.zeros((n, 2), int)
-    for t in range(1, n):  # two states: the loop is over segments (5 s each), not frames
-        cand = score[:, None] + np.array([[stay[t], move[t]], [move[t], stay[t]]])
+    back = np.zeros((n, k), int)
+    for t in range(1, n):  # a few states: the loop is over segments (5 s each), not frames
+        cand = score[:, None] + np.where(eye, stay[t], move[t])
         back[t] = np.argmax(cand, axis=0)
-        score = cand[back[t], [0, 1]] + em[t]
+        score = cand[back[t], np.arange(k)] + em[t]
     path = np.zeros(n, int)
     path[-1] = int(np.argmax(score))
     for t in range(n - 1, 0, -1):
@@ -334,8 +399,8 @@ def _window_vectors(values: np.ndarray, silent: np.ndarray, width: int,
 def timeline(source, *, sr: float | None = None, stream: int | None = None, model=None,
              window: float = 3 * SEGMENT_S, hop: float = SEGMENT_S,
              switch: float = 0.1, song_break: float = 0.2, min_silence: float = 1.0,
-             snap: float = 6.0, threshold: float | None = None) -> Timeline:
-    """Label a recording over time as score, song or silence.
+             snap: float = 6.0, threshold: float | None = None, classes=None) -> Timeline:
+    """Label a recording over time as score, song, no_music or silence.
 
     Parameters
     ----------
@@ -367,11 +432,14 @@ def timeline(source, *, sr: float | None = None, stream: int | None = None, mode
     min_silence : float
         Shortest gap (s) labelled silence.
     snap : float
-        A change between score and song, found on the 5.12 s grid, moves into a silent gap
+        A change of label, found on the 5.12 s grid, moves into a silent gap
         within ``±snap`` seconds if there is one, else to the strongest change of the vocal
         evidence (novelty at 10 Hz) within that reach; 0 keeps the grid.
     threshold : float, optional
-        P(song) that is neutral between the labels (default: the model's).
+        P(song | music) that is neutral between score and song (default: the model's).
+    classes : ("score", "song"), optional
+        Music labels only, as a two-class model gives (default: every label of the model;
+        a three-class model adds ``no_music`` stretches: dialogue alone, effects, ambience).
 
     Returns
     -------
@@ -388,12 +456,19 @@ def timeline(source, *, sr: float | None = None, stream: int | None = None, mode
     >>> for s in tl.segments: print(s.start, s.end, s.label)    # doctest: +SKIP
     >>> tl.plot("reel.png"); print(tl.cues_csv())               # doctest: +SKIP
     """
+    from .prediction import _two_classes
+
     _check_settings(window=window, hop=hop, switch=switch, song_break=song_break,
                     min_silence=min_silence, snap=snap, threshold=threshold)
+    try:
+        two = _two_classes(classes)
+    except ValueError as exc:
+        raise TimelineSettingError(str(exc)) from None
     m = resolve_model(model)
     an = source if isinstance(source, Analysis) else analyse(source, sr=sr, stream=stream)
     return _decide(an, m, window=window, hop=hop, switch=switch, song_break=song_break,
-                   min_silence=min_silence, snap=snap, threshold=threshold)
+                   min_silence=min_silence, snap=snap, threshold=threshold,
+                   three=m.three_class and not two)
 
 
 class TimelineSettingError(ValueError):
@@ -472,7 +547,8 @@ def analyse(source, *, sr: float | None = None, stream: int | None = None) -> An
         nonfinite=nonfinite)
 
 
-def _decide(an: Analysis, m, *, window, hop, switch, song_break, min_silence, snap, threshold) -> Timeline:
+def _decide(an: Analysis, m, *, window, hop, switch, song_break, min_silence, snap, threshold,
+            three: bool = False) -> Timeline:
     thr = m.threshold if threshold is None else float(threshold)
     step = max(1, int(round(hop / SEGMENT_S)))
     width = max(1, int(round(window / SEGMENT_S)))
@@ -487,14 +563,26 @@ def _decide(an: Analysis, m, *, window, hop, switch, song_break, min_silence, sn
     keep = np.arange(0, len(X), step)
     X, sound, seg_times, silent_seg, region = X[keep], sound[keep], seg_times[keep], silent_seg[keep], region[keep]
     p = np.full(len(X), np.nan)
+    q = np.full(len(X), np.nan)
     if sound.any():
-        p[sound] = m.song_probability(X[sound])
+        q[sound], p[sound] = m.parts(X[sound])
     p[silent_seg] = np.nan
+    q[silent_seg] = np.nan
     joins = np.concatenate([[False], np.diff(region) > 0]) if len(region) else np.zeros(0, bool)
-    states = viterbi_two_state(p, threshold=thr, switch=switch, song_break=song_break, joins=joins)
+    em = _song_evidence(p, thr, song_break)
+    if three:
+        # Music or not first: P(no_music) against the presence threshold, neutral at it
+        # (and where silent); the music states add it to their score/song evidence.
+        pt = m.presence_threshold
+        qq = np.clip(np.where(np.isnan(q), pt, q), 1e-6, 1 - 1e-6)
+        l_music, l_none = np.log((1 - qq) / (1 - pt)), np.log(qq / pt)
+        em = np.column_stack([em + l_music[:, None], l_none])
+    states = viterbi(em, switch=switch, joins=joins)
     # Silent segments carry no evidence (neutral in the HMM) and take the label around them;
     # the silence itself is cut in below at frame resolution, so its edges are exact.
-    labels = np.where(states == 1, "song", "score").astype(object)
+    labels = np.array(["score", "song", "no_music"], dtype=object)[states]
+    qz = np.nan_to_num(q) if three else np.zeros(len(q))
+    p_all = (1.0 - qz) * p  # P(song) = (1 - P(no_music)) P(song | music)
     # Analysis segments -> contiguous stretches: each decision holds from its segment's
     # start to the next one's (the last segment of a file is aligned to the end and
     # overlaps the one before).
@@ -502,11 +590,12 @@ def _decide(an: Analysis, m, *, window, hop, switch, song_break, min_silence, sn
     edges = np.concatenate([starts, [duration]])
     if len(edges) > 1:
         edges[0] = 0.0
-    raw = [(float(edges[i]), float(edges[i + 1]), str(labels[i]), float(p[i]))
+    raw = [(float(edges[i]), float(edges[i + 1]), str(labels[i]), float(p_all[i]), float(qz[i]))
            for i in range(len(labels)) if edges[i + 1] > edges[i]]
     raw = _snap_changes(raw, an.vocal, gaps, reach=snap)
     segments = _overlay_silence(raw, gaps, min_silence)
-    return Timeline(an.path, duration, segments, seg_times, p, thr, m.version)
+    return Timeline(an.path, duration, segments, seg_times, p, thr, m.version,
+                    q if three else None, m.presence_threshold if three else 1.0)
 
 
 #: Track for boundary refinement: frame-level vocal evidence averaged over 6 frames
@@ -547,7 +636,7 @@ def novelty(track: np.ndarray, *, half: float = 3.0) -> np.ndarray:
 
 
 def _snap_changes(raw, track: np.ndarray, gaps, *, reach: float):
-    """Move each score<->song change into the nearest silent gap within ``±reach`` s, or
+    """Move each change of label into the nearest silent gap within ``±reach`` s, or
     else to the peak of the vocal-evidence novelty within that reach."""
     if reach <= 0 or len(raw) < 2 or len(track) == 0:
         return raw
@@ -555,7 +644,7 @@ def _snap_changes(raw, track: np.ndarray, gaps, *, reach: float):
     out = [list(r) for r in raw]
     for i in range(1, len(out)):
         a, b = out[i - 1], out[i]
-        if {a[2], b[2]} != {"score", "song"}:
+        if a[2] == b[2]:
             continue
         t = b[0]
         lo = max(int((t - reach) * CELL_RATE), int(a[0] * CELL_RATE) + 1)
@@ -575,16 +664,16 @@ def _snap_changes(raw, track: np.ndarray, gaps, *, reach: float):
 def _overlay_silence(raw, silences, min_len) -> list[Segment]:
     """Cut silent intervals into the decisions, merge equal neighbours, absorb slivers."""
     pieces: list[list] = []
-    for a, b, lab, p in raw:
+    for a, b, lab, p, q in raw:
         cuts = [(max(a, s), min(b, e)) for s, e in silences if s < b and e > a]
         t = a
         for s, e in cuts:
             if s > t:
-                pieces.append([t, s, lab, p])
-            pieces.append([s, e, "silence", np.nan])
+                pieces.append([t, s, lab, p, q])
+            pieces.append([s, e, "silence", np.nan, np.nan])
             t = e
         if b > t:
-            pieces.append([t, b, lab, p])
+            pieces.append([t, b, lab, p, q])
     # Music slivers shorter than min_len (left between a cut and a segment edge) join the
     # neighbour they touch that is music, else become silence.
     for i, pc in enumerate(pieces):
@@ -599,6 +688,7 @@ def _overlay_silence(raw, silences, min_len) -> list[Segment]:
             w0, w1 = acc[1] - acc[0], pc[1] - pc[0]
             if acc[2] != "silence" and not np.isnan(pc[3]):
                 acc[3] = (acc[3] * w0 + pc[3] * w1) / max(w0 + w1, 1e-9)
+                acc[4] = (acc[4] * w0 + pc[4] * w1) / max(w0 + w1, 1e-9)
             acc[1] = pc[1]
         else:
             if acc:
@@ -606,6 +696,7 @@ def _overlay_silence(raw, silences, min_len) -> list[Segment]:
             acc = list(pc)
     if acc:
         out.append(Segment(*acc))
-    return [Segment(s.start, s.end, s.label, float("nan") if s.label == "silence" else s.probability)
+    return [Segment(s.start, s.end, s.label, *((float("nan"),) * 2 if s.label == "silence"
+                                               else (s.probability, s.p_no_music)))
             for s in out]
 
