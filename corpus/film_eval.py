@@ -1,0 +1,299 @@
+"""Evaluate :func:`scoresong.timeline` on film-like reels (issue 12): score, songs, dialogue
+alone, effects alone and dialogue over score, joined by silent gaps and crossfades.
+
+    python -m corpus.film_eval CORPUS_DIR [--external EXT_DIR EXT_NOMUSIC_DIR] [--n 12] \\
+        [--items 12] [--out models/film.report]
+
+Each reel strings ``--items`` stretches together. A stretch is one of five *parts*, drawn
+with film-like weights (``WEIGHTS``) and never the same part twice in a row:
+
+====================  =====================================================  ==========
+part                  made of                                                label
+====================  =====================================================  ==========
+``score``             score excerpt(s), 30-75 s                              score
+``song``              1-3 song clips of one kind back to back (20-60 s)      song
+``dialogue``          1-3 ``no_music_speech`` clips of one voice group       no_music
+``effects``           1-3 ``no_music_effects`` / ``_ambience`` / ``_speech_fx``  no_music
+``dialogue_score``    1-3 ``score_under_speech`` clips (music -20..+10 dB)   score
+====================  =====================================================  ==========
+
+Between stretches: a 1.5-4 s silent gap or a 1-2 s equal-power crossfade (the label changes
+at its middle), as in :mod:`corpus.timeline_eval`, whose metrics are reused:
+
+- **music-presence frame accuracy**: on the 0.1 s grid, music (score or song) against
+  everything else (no_music and silence);
+- **3-class frame accuracy**: score / song / no_music / silence must all match;
+- **boundary F** (±3 s) of label changes (``mir_eval.segment.detection``).
+
+Two sets, reported separately:
+
+- ``corpus-test``: cells 3-4 of the training corpus (``manifest.csv`` +
+  ``manifest.nomusic.csv``). The shipped model trained on every cell's clips, so this
+  measures the segmentation on familiar material;
+- ``external`` (with ``--external``): the external real set (real score and real songs,
+  ``corpus.external``) and the external no_music set (other voices, other effect packages,
+  ``corpus.nomusic --external``): nothing of it trained or tuned anything.
+
+The timeline runs with its default settings (chosen earlier on the score/song development
+reels); nothing is tuned on these reels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .timeline_eval import GRID, SR, _merge, boundaries, boundary_hits, labels_on_grid
+
+#: Share of each part among a reel's stretches (a film is mostly dialogue, effects and score).
+WEIGHTS = {"score": 0.25, "dialogue_score": 0.2, "dialogue": 0.2, "effects": 0.2, "song": 0.15}
+LABEL = {"score": "score", "song": "song", "dialogue": "no_music", "effects": "no_music",
+         "dialogue_score": "score"}
+MUSIC = ("score", "song")
+
+
+def _load(path: Path, start: float, dur: float | None) -> np.ndarray:
+    from scoresong import audio
+
+    y, _ = audio.load(str(path), sr=SR, offset=start, duration=dur, check_silence=False, min_duration=0.0)
+    return y
+
+
+def _start_dur(r: dict) -> tuple[float, float | None]:
+    s = float(r.get("start_s") or 0.0)
+    d = r.get("duration_s")
+    return s, (float(d) if d else None)
+
+
+def pools(rows: list[dict]) -> dict[str, list[dict]]:
+    """The rows each part draws from (``rows`` carry an absolute ``_file``)."""
+    k = lambda r: r.get("kind", "")  # noqa: E731
+    return {
+        # Long original score tracks (the corpus's pkgs/ files) or 20-s real score excerpts.
+        "score": [r for r in rows if r["label"] == "score" and (
+            r["path"].startswith("pkgs/") or k(r) in ("score_real", "score_rock_real"))],
+        "song": [r for r in rows if r["label"] == "song" and k(r) != "song_acappella_real"],
+        "dialogue": [r for r in rows if k(r) == "no_music_speech"],
+        "effects": [r for r in rows if k(r) in ("no_music_effects", "no_music_ambience", "no_music_speech_fx")],
+        "dialogue_score": [r for r in rows if k(r) == "score_under_speech"],
+    }
+
+
+def stretch(part: str, pool: list[dict], rng) -> np.ndarray:
+    """One stretch of ``part`` from its pool (see the module docstring)."""
+    first = pool[rng.integers(len(pool))]
+    if part == "score" and first["path"].startswith("pkgs/"):
+        info = sf.info(first["_file"])
+        dur = float(rng.uniform(30, 75))
+        start = float(rng.uniform(0, max(info.duration - dur, 0)))
+        return _load(first["_file"], start, dur)
+    # 1-3 clips of the same group and kind, back to back (score: up to 4 real 20-s excerpts).
+    same = [r for r in pool if r.get("group") == first.get("group") and r.get("kind") == first.get("kind")]
+    n = int(rng.integers(2, 5)) if part == "score" else int(rng.integers(1, 4))
+    rows = [first] + [same[rng.integers(len(same))] for _ in range(n - 1)]
+    return np.concatenate([_load(r["_file"], *_start_dur(r)) for r in rows])
+
+
+def build_reel(pool: dict[str, list[dict]], rng, n_items: int):
+    """One reel: (signal, reference intervals [(start, end, label)], the stretches
+    [(start, end, part)])."""
+    parts_avail = [p for p in WEIGHTS if pool.get(p)]
+    w = np.array([WEIGHTS[p] for p in parts_avail])
+    w /= w.sum()
+    items, last = [], None
+    while len(items) < n_items:
+        part = str(rng.choice(parts_avail, p=w))
+        if part == last:
+            continue
+        y = stretch(part, pool[part], rng)
+        if y.size < 5 * SR:
+            continue
+        peak = max(float(np.max(np.abs(y))), 1e-6)
+        items.append((y / peak * 0.5, part))
+        last = part
+    sig = np.zeros(0, np.float32)
+    ref, spans = [], []
+    for k, (y, part) in enumerate(items):
+        lab = LABEL[part]
+        if k == 0:
+            start, sig = 0.0, y.astype(np.float32)
+        elif rng.random() < 0.5:
+            gap = np.zeros(int(rng.uniform(1.5, 4.0) * SR), np.float32)
+            ref.append((sig.size / SR, (sig.size + gap.size) / SR, "silence"))
+            start = (sig.size + gap.size) / SR
+            sig = np.concatenate([sig, gap, y])
+        else:
+            n = int(rng.uniform(1.0, 2.0) * SR)
+            fade = np.sin(np.linspace(0, np.pi / 2, n)).astype(np.float32)
+            mixed = sig[-n:] * fade[::-1] + y[:n] * fade
+            start = (sig.size - n / 2) / SR
+            ref[-1] = (ref[-1][0], start, ref[-1][2])
+            spans[-1] = (spans[-1][0], start, spans[-1][2])
+            sig = np.concatenate([sig[:-n], mixed, y[n:]])
+        ref.append((start, sig.size / SR, lab))
+        spans.append((start, sig.size / SR, part))
+    return sig.astype(np.float32), _merge(ref), spans
+
+
+def _parts_on_grid(ref_parts, duration):
+    """Which part each grid point belongs to (for the per-part accuracy)."""
+    t = np.arange(0, duration, GRID) + GRID / 2
+    out = np.full(t.size, "gap", dtype=object)
+    for a, b, p in ref_parts:
+        out[(t >= a) & (t < b)] = p
+    return out
+
+
+def score_reel(ref, est, duration) -> dict:
+    g_ref, g_est = labels_on_grid(ref, duration), labels_on_grid(est, duration)
+    m_ref, m_est = np.isin(g_ref, MUSIC), np.isin(g_est, MUSIC)
+    hits = boundary_hits(ref, est)
+    confusion = Counter(zip(g_ref.tolist(), g_est.tolist()))
+    return {"frames": int(g_ref.size), "correct": int((g_ref == g_est).sum()),
+            "presence_correct": int((m_ref == m_est).sum()),
+            "ref_boundaries": len(boundaries(_merge(ref))), "est_boundaries": len(boundaries(_merge(est))),
+            "hits": hits, "confusion": {f"{a}->{b}": int(c) for (a, b), c in confusion.items()}}
+
+
+def summarise(results: list[dict]) -> dict:
+    f = sum(r["frames"] for r in results)
+    h = sum(r["hits"] for r in results)
+    nr = sum(r["ref_boundaries"] for r in results)
+    ne = sum(r["est_boundaries"] for r in results)
+    p, rc = (h / ne if ne else 0.0), (h / nr if nr else 0.0)
+    conf = Counter()
+    for r in results:
+        conf.update(r["confusion"])
+    return {"reels": len(results), "frames": f,
+            "music_presence_accuracy": sum(r["presence_correct"] for r in results) / f,
+            "frame_accuracy_3class": sum(r["correct"] for r in results) / f,
+            "boundary_precision": p, "boundary_recall": rc,
+            "boundary_f": 2 * p * rc / (p + rc) if p + rc else 0.0,
+            "ref_boundaries": nr, "est_boundaries": ne,
+            "confusion_share": {k: v / f for k, v in sorted(conf.items(), key=lambda kv: -kv[1])}}
+
+
+def per_part(records) -> dict:
+    """Accuracy (3-class and music presence) inside each kind of stretch (gaps excluded)."""
+    out = {}
+    for part in WEIGHTS:
+        n = c = pc = 0
+        for g_ref, g_est, g_part in records:
+            sel = g_part == part
+            n += int(sel.sum())
+            c += int((g_ref[sel] == g_est[sel]).sum())
+            pc += int((np.isin(g_ref[sel], MUSIC) == np.isin(g_est[sel], MUSIC)).sum())
+        if n:
+            out[part] = {"minutes": round(n * GRID / 60, 1), "accuracy_3class": c / n,
+                         "music_presence_accuracy": pc / n}
+    return out
+
+
+def evaluate_set(name: str, rows: list[dict], *, n: int, items: int, seed: int, model, tmp: Path,
+                 plot: Path | None = None) -> dict:
+    import scoresong
+
+    pool = pools(rows)
+    rng = np.random.default_rng(seed)
+    results, records, secs, audio_s, counts = [], [], 0.0, 0.0, Counter()
+    for k in range(n):
+        sig, ref, spans = build_reel(pool, rng, items)
+        counts.update(p for *_, p in spans)
+        p = tmp / f"{name}{k:02d}.wav"
+        sf.write(p, sig, SR, subtype="FLOAT")
+        d = sig.size / SR
+        t0 = time.perf_counter()
+        tl = scoresong.timeline(p, model=model)
+        secs += time.perf_counter() - t0
+        audio_s += d
+        est = [(s.start, s.end, s.label) for s in tl.segments]
+        results.append(score_reel(ref, est, d))
+        records.append((labels_on_grid(ref, d), labels_on_grid(est, d), _parts_on_grid(spans, d)))
+        if k == 0 and plot is not None:
+            tl.plot(plot, marks=boundaries(ref), title=f"{name} reel 0: shaded = detected, dotted = reference")
+    out = summarise(results)
+    out.update(per_part=per_part(records), stretches=dict(counts), audio_minutes=round(audio_s / 60, 1),
+               seconds=round(secs, 1))
+    return out
+
+
+def markdown(r: dict) -> str:
+    lines = ["# Film-like reels: timeline evaluation with no_music", "",
+             "Reels of score, songs, dialogue alone, effects alone and dialogue over score "
+             "(weights " + ", ".join(f"{k} {v:.0%}" for k, v in WEIGHTS.items()) + "), joined by "
+             "1.5-4 s silent gaps or 1-2 s crossfades; see `corpus/film_eval.py`. Default timeline "
+             "settings, nothing tuned on these reels. Model " + r["model_version"] + ".", ""]
+    for name, s in r["sets"].items():
+        kind = ("the training corpus's cells 3-4: the model trained on clips of every cell, so this "
+                "measures the segmentation on familiar material" if name == "corpus-test" else
+                "external real score and songs + external voices and effects: nothing of it trained "
+                "or tuned anything (honest)")
+        lines += [f"## {name}", "", kind + ".", "",
+                  "| metric | value |", "|---|---:|",
+                  f"| reels | {s['reels']} ({s['audio_minutes']} min of audio) |",
+                  f"| **music-presence frame accuracy** (music = score or song) | **{s['music_presence_accuracy']:.3f}** |",
+                  f"| **3-class frame accuracy** (silence included) | **{s['frame_accuracy_3class']:.3f}** |",
+                  f"| boundary precision / recall (±3 s) | {s['boundary_precision']:.3f} / {s['boundary_recall']:.3f} |",
+                  f"| **boundary F (±3 s)** | **{s['boundary_f']:.3f}** |",
+                  f"| reference / detected boundaries | {s['ref_boundaries']} / {s['est_boundaries']} |",
+                  f"| processing time | {s['seconds']} s |", "",
+                  "Inside each kind of stretch (silent gaps excluded):", "",
+                  "| stretch | minutes | 3-class acc. | music-presence acc. |", "|---|---:|---:|---:|"]
+        lines += [f"| {k} | {v['minutes']} | {v['accuracy_3class']:.3f} | {v['music_presence_accuracy']:.3f} |"
+                  for k, v in s["per_part"].items()]
+        lines += ["", "Largest frame confusions (reference -> detected, share of frames):", "",
+                  "| reference -> detected | share |", "|---|---:|"]
+        lines += [f"| {k} | {v:.3f} |" for k, v in list(s["confusion_share"].items())[:10] if "->" in k]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _rows(manifest: Path, cells=None) -> list[dict]:
+    rows = list(csv.DictReader(open(manifest)))
+    for r in rows:
+        r["_file"] = str(manifest.parent / r["path"])
+    return [r for r in rows if cells is None or r.get("group") in cells]
+
+
+def main(argv=None) -> int:
+    from scoresong.model import resolve_model
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("corpus", type=Path, help="folder with manifest.csv and manifest.nomusic.csv")
+    ap.add_argument("--external", type=Path, nargs=2, metavar=("EXT", "EXT_NOMUSIC"),
+                    help="the external real set and the external no_music set")
+    ap.add_argument("--n", type=int, default=12, help="reels per set")
+    ap.add_argument("--items", type=int, default=12, help="stretches per reel")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=Path("models/film.report"))
+    a = ap.parse_args(argv)
+    model = resolve_model(a.model)
+    tmp = Path(tempfile.mkdtemp(prefix="scoresong-film-"))
+    sets = {"corpus-test": _rows(a.corpus / "manifest.csv", {"cell3", "cell4"})
+            + _rows(a.corpus / "manifest.nomusic.csv", {"cell3", "cell4"})}
+    if a.external:
+        sets["external"] = _rows(a.external[0] / "manifest.csv") + _rows(a.external[1] / "manifest.csv")
+    report = {"model_version": model.version, "seed": a.seed, "items_per_reel": a.items,
+              "date": time.strftime("%Y-%m-%d"), "weights": WEIGHTS, "sets": {}}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    for name, rows in sets.items():
+        report["sets"][name] = evaluate_set(name, rows, n=a.n, items=a.items, seed=a.seed, model=model,
+                                            tmp=tmp, plot=a.out.with_name(f"{a.out.name}.{name}.png"))
+        print(name, {k: v for k, v in report["sets"][name].items() if k != "confusion_share"}, flush=True)
+    a.out.with_name(a.out.name + ".json").write_text(json.dumps(report, indent=1))
+    a.out.with_name(a.out.name + ".md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
