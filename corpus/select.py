@@ -1,11 +1,13 @@
 """Write the shipped model's training manifest: every score clip, and the songs of chosen generators.
 
-    python -m corpus.select CORPUS_DIR --generators speech2sing_v1,sinsy,singer [-o manifest.shipped.csv]
+    python -m corpus.select CORPUS_DIR --generators speech2sing_v1,sinsy,singer [-o manifest.shipped.csv] [--nomusic]
 
 The manifest is written next to ``manifest.csv`` (its paths stay relative to the corpus
 folder). Songs of the other generators stay in the corpus for the leave-one-generator-out
 evaluation (``python -m corpus.generator_eval ... --train-generators ...``), where they are
-tested as generators the model never saw.
+tested as generators the model never saw. ``--nomusic`` appends every row of
+``manifest.nomusic.csv`` (``python -m corpus.nomusic``: the no_music class and its
+score_under_speech partners), for the three-class model.
 """
 
 from __future__ import annotations
@@ -19,16 +21,22 @@ from pathlib import Path
 SHIPPED_GENERATORS = ("speech2sing_v1", "sinsy", "singer")
 
 
-def select(corpus: Path, generators, *, out: str = "manifest.shipped.csv") -> Path:
-    """Keep score rows and the song rows whose ``generator`` is in ``generators``."""
+def select(corpus: Path, generators, *, out: str = "manifest.shipped.csv", nomusic: bool = False) -> Path:
+    """Keep score rows and the song rows whose ``generator`` is in ``generators``; with
+    ``nomusic``, add every row of ``manifest.nomusic.csv``."""
     keep = set(generators)
     with open(corpus / "manifest.csv", newline="") as fh:
         r = csv.DictReader(fh)
         rows = [row for row in r if row["label"] != "song" or row.get("generator", "") in keep]
-        fields = r.fieldnames
+        fields = list(r.fieldnames)
+    if nomusic:
+        with open(corpus / "manifest.nomusic.csv", newline="") as fh:
+            r = csv.DictReader(fh)
+            rows += list(r)
+            fields += [f for f in r.fieldnames if f not in fields]
     dest = corpus / out
     with open(dest, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=fields)
+        w = csv.DictWriter(fh, fieldnames=fields, restval="")
         w.writeheader()
         w.writerows(rows)
     return dest
@@ -39,8 +47,9 @@ def main(argv=None) -> int:
     ap.add_argument("corpus", type=Path)
     ap.add_argument("--generators", default=",".join(SHIPPED_GENERATORS))
     ap.add_argument("-o", "--out", default="manifest.shipped.csv")
+    ap.add_argument("--nomusic", action="store_true", help="add manifest.nomusic.csv's rows")
     a = ap.parse_args(argv)
-    print(select(a.corpus, a.generators.split(","), out=a.out))
+    print(select(a.corpus, a.generators.split(","), out=a.out, nomusic=a.nomusic))
     return 0
 
 
