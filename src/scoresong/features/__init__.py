@@ -3,7 +3,8 @@
 Data flow::
 
     samples (audio.stream) -> chunks of 61.44 s + 1 s context each side
-      -> Spectrum (one STFT) -> frame features of each family (vocal, texture, orchestral)
+      -> Spectrum (one STFT) -> frame features of each family (vocal, texture, orchestral,
+         presence)
       -> segments of 320 frames (5.12 s) -> segment statistics
       -> file vector: mean and 90th percentile of each segment statistic over the
          non-silent segments
@@ -30,7 +31,7 @@ import numpy as np
 
 from .. import audio
 from ..spectrum import FMAX, FMIN, HOP, N_FFT, N_MELS, Spectrum, mel_frequencies, one_blas_thread
-from . import orchestral, texture, vocal
+from . import orchestral, presence, texture, vocal
 
 __all__ = ["extract_features", "Features", "segment_stream", "feature_names",
            "FEATURE_SCHEMA_VERSION", "SEGMENT_FRAMES", "FAMILIES", "NonFiniteFeatureWarning"]
@@ -39,7 +40,9 @@ __all__ = ["extract_features", "Features", "segment_stream", "feature_names",
 #: 3: MFCCs are the DCT-II of the log-mel spectrum (2 took the inverse transform).
 #: 4: ``vocal.contour_len_mean`` measures contour runs within each segment, so it no longer
 #: depends on where the 61.44 s chunks of a long file fall.
-FEATURE_SCHEMA_VERSION = 4
+#: 5: the ``presence`` family (sustained partials, note births, the pauses' tonality), for
+#: telling music from dialogue, effects and ambience (issue 12).
+FEATURE_SCHEMA_VERSION = 5
 #: Frames per segment: 320 frames x 16 ms = 5.12 s.
 SEGMENT_FRAMES = 320
 #: Segments per processing chunk (61.44 s) and context frames on each side (1.024 s).
@@ -49,7 +52,7 @@ CONTEXT_FRAMES = 64
 #: counts as silence.
 SILENT_SEGMENT_DB = -60.0
 #: The feature families, in the order their values appear in the vector.
-FAMILIES = {"texture": texture, "vocal": vocal, "orchestral": orchestral}
+FAMILIES = {"texture": texture, "vocal": vocal, "orchestral": orchestral, "presence": presence}
 _AGGREGATES = ("mean", "p90")
 _PAD_L = (N_FFT - HOP) // 2
 _PAD_R = (N_FFT + HOP) // 2
