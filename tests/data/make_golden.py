@@ -28,7 +28,7 @@ from scoresong.features import FEATURE_SCHEMA_VERSION  # noqa: E402
 #: Frame-level tracks kept (one or two per family, the ones most statistics derive from).
 TRACKS = ("texture.centroid", "texture.mfcc1", "texture.flatness", "vocal.pitch_strength",
           "vocal.fluct_vibrato_share", "vocal.voiceband_env_db", "orchestral.loudness_db",
-          "orchestral.onset_strength", "orchestral.harmonic_share", "presence.sustained")
+          "orchestral.onset_strength", "orchestral.harmonic_share")
 
 
 def golden_path() -> Path:

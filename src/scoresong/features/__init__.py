@@ -3,8 +3,7 @@
 Data flow::
 
     samples (audio.stream) -> chunks of 61.44 s + 1 s context each side
-      -> Spectrum (one STFT) -> frame features of each family (vocal, texture, orchestral,
-         presence)
+      -> Spectrum (one STFT) -> frame features of each family (vocal, texture, orchestral)
       -> segments of 320 frames (5.12 s) -> segment statistics
       -> file vector: mean and 90th percentile of each segment statistic over the
          non-silent segments
@@ -31,7 +30,7 @@ import numpy as np
 
 from .. import audio
 from ..spectrum import FMAX, FMIN, HOP, N_FFT, N_MELS, Spectrum, mel_frequencies, one_blas_thread
-from . import orchestral, presence, texture, vocal
+from . import orchestral, texture, vocal
 
 __all__ = ["extract_features", "Features", "segment_stream", "feature_names",
            "FEATURE_SCHEMA_VERSION", "SEGMENT_FRAMES", "FAMILIES", "NonFiniteFeatureWarning"]
@@ -40,9 +39,7 @@ __all__ = ["extract_features", "Features", "segment_stream", "feature_names",
 #: 3: MFCCs are the DCT-II of the log-mel spectrum (2 took the inverse transform).
 #: 4: ``vocal.contour_len_mean`` measures contour runs within each segment, so it no longer
 #: depends on where the 61.44 s chunks of a long file fall.
-#: 5: the ``presence`` family (sustained partials, note births, the pauses' tonality), for
-#: telling music from dialogue, effects and ambience (issue 12).
-FEATURE_SCHEMA_VERSION = 5
+FEATURE_SCHEMA_VERSION = 4
 #: Frames per segment: 320 frames x 16 ms = 5.12 s.
 SEGMENT_FRAMES = 320
 #: Segments per processing chunk (61.44 s) and context frames on each side (1.024 s).
@@ -52,7 +49,7 @@ CONTEXT_FRAMES = 64
 #: counts as silence.
 SILENT_SEGMENT_DB = -60.0
 #: The feature families, in the order their values appear in the vector.
-FAMILIES = {"texture": texture, "vocal": vocal, "orchestral": orchestral, "presence": presence}
+FAMILIES = {"texture": texture, "vocal": vocal, "orchestral": orchestral}
 _AGGREGATES = ("mean", "p90")
 _PAD_L = (N_FFT - HOP) // 2
 _PAD_R = (N_FFT + HOP) // 2
