@@ -258,3 +258,20 @@ def test_cli_predict_classes_and_train_summary(model3, corpus3, capsys, tmp_path
     assert cli.main(["evaluate", str(js), str(corpus3), "-o", str(tmp_path / "ev")]) == 0
     out = capsys.readouterr().out
     assert "no_music" in out
+
+
+def test_a_pause_inside_no_music_is_no_music_a_long_gap_is_silence(model3):
+    js, _ = model3
+    rng = np.random.default_rng(5)
+    a, b, c = (_no_music(20.0, rng) for _ in range(3))
+    short, long = np.zeros(int(1.5 * SR), np.float32), np.zeros(int(4.0 * SR), np.float32)
+    tl = scoresong.timeline(np.concatenate([a, short, b, long, c]), sr=SR, model=js)
+    labels = [(round(s.start, 1), round(s.end, 1), s.label) for s in tl.segments]
+    silences = [x for x in labels if x[2] == "silence"]
+    # The 1.5 s pause (20.0-21.5 s) is inside no_music; the 4 s gap (41.5-45.5 s) is silence.
+    assert tl.label_at([20.7])[0] == "no_music"
+    assert len(silences) == 1 and silences[0][0] == pytest.approx(41.5, abs=0.1)
+    assert silences[0][1] == pytest.approx(45.5, abs=0.1)
+    # Asked for music labels only, the pause is a silence as before.
+    two = scoresong.timeline(np.concatenate([a, short, b]), sr=SR, model=js, classes=("score", "song"))
+    assert two.label_at([20.7])[0] == "silence"

@@ -1,22 +1,27 @@
-"""Where the score and the songs are in a long recording: segments, a cue list, a plot.
+"""Where the score, the songs and the stretches without music are in a long recording:
+segments, a cue list, a plot.
 
 The file is streamed through the feature core exactly as for :func:`scoresong.predict`
 (blocks, one STFT per 61 s chunk, 5.12 s segments), so memory stays flat for multi-hour
 input: only 80 numbers per segment and the silent stretches are kept. Then:
 
-1. each segment gets P(song) from the shipped model applied to a *window* of segments
-   centred on it (mean and 90th percentile over the window, the same vector the model
-   reads for a whole file); a window stops at a silent gap, so it does not mix two pieces;
-2. a two-state hidden Markov model (score / song) smooths the decisions with Viterbi:
-   each change of label costs ``-log(switch)``, so short flickers are ignored, except
-   across a silent gap, where a change is as likely as not. A song may contain windows
-   with no vocal (intro, break, solo): its likelihood is a mixture that gives such a
-   window probability ``song_break``, so one instrumental stretch cannot outweigh the
-   sung parts around it;
+1. each segment gets P(song | music) (and, from a three-class model, P(no_music)) from the
+   shipped model applied to a *window* of segments centred on it (mean and 90th percentile
+   over the window, the same vector the model reads for a whole file); a window stops at a
+   silent gap, so it does not mix two pieces;
+2. a hidden Markov model (score / song, plus no_music for a three-class model) smooths the
+   decisions with Viterbi: each change of label costs ``-log(switch)``, so short flickers
+   are ignored, except across a silent gap, where a change is as likely as not. A song may
+   contain windows with no vocal (intro, break, solo): its likelihood is a mixture that
+   gives such a window probability ``song_break``, so one instrumental stretch cannot
+   outweigh the sung parts around it. P(no_music) enters every state's likelihood against
+   the model's presence threshold;
 3. silence (no music energy: frame level below -60 dB for at least ``min_silence``
-   seconds) is cut out at frame resolution (16 ms), which puts boundaries at gaps exactly.
+   seconds) is cut out at frame resolution (16 ms), which puts boundaries at gaps exactly;
+   a pause under :data:`NO_MUSIC_PAUSE_S` between two no_music stretches stays no_music
+   (a pause in dialogue is room tone, not a gap in the programme).
 
-Labels: ``score``, ``song`` and ``silence``.
+Labels: ``score``, ``song``, ``no_music`` and ``silence``.
 """
 
 from __future__ import annotations
@@ -661,6 +666,11 @@ def _snap_changes(raw, track: np.ndarray, gaps, *, reach: float):
     return [tuple(r) for r in out if r[1] > r[0]]
 
 
+#: Silent stretches shorter than this between two no_music stretches count as no_music
+#: (pauses in dialogue; measured on the film-like reels, corpus/film_eval.py).
+NO_MUSIC_PAUSE_S = 2.0
+
+
 def _overlay_silence(raw, silences, min_len) -> list[Segment]:
     """Cut silent intervals into the decisions, merge equal neighbours, absorb slivers."""
     pieces: list[list] = []
@@ -681,6 +691,22 @@ def _overlay_silence(raw, silences, min_len) -> list[Segment]:
             nb = [q for q in (pieces[i - 1] if i else None, pieces[i + 1] if i + 1 < len(pieces) else None)
                   if q is not None and q[2] != "silence"]
             pc[2] = nb[0][2] if nb else "silence"
+    # A pause inside no_music (between two lines of dialogue, two effects) is part of it:
+    # room tone is no_music by the label policy. Only a longer quiet stays silence.
+    i = 1
+    while i < len(pieces) - 1:
+        if pieces[i][2] != "silence":
+            i += 1
+            continue
+        j = i  # pieces[i:j + 1] is one run of silence (a gap may span two decisions)
+        while j + 1 < len(pieces) and pieces[j + 1][2] == "silence":
+            j += 1
+        prev, nxt = pieces[i - 1], pieces[j + 1] if j + 1 < len(pieces) else None
+        if (nxt is not None and prev[2] == "no_music" and nxt[2] == "no_music"
+                and pieces[j][1] - pieces[i][0] < NO_MUSIC_PAUSE_S):
+            for pc in pieces[i:j + 1]:
+                pc[2:] = ["no_music", prev[3], prev[4]]
+        i = j + 1
     out: list[Segment] = []
     acc: list = []
     for pc in pieces:
