@@ -132,10 +132,11 @@ def test_shipped_model_is_packaged_for_non_editable_installs():
 
     root = Path(__file__).resolve().parents[1]
     pkg_model = root / "src" / "scoresong" / "_model"
-    for name in ("scoresong.json", "scoresong.skops"):
+    names = ("scoresong.json", "scoresong.skops", "scoresong.npz", "scoresong.presence.npz")
+    for name in names:
         assert (pkg_model / name).read_bytes() == (root / "models" / name).read_bytes()
     data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    assert {"_model/scoresong.json", "_model/scoresong.skops"} <= set(data["scoresong"])
+    assert {f"_model/{n}" for n in names} <= set(data["scoresong"])
 
 
 def test_one_version_source():
