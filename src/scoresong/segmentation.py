@@ -18,8 +18,9 @@ input: only 80 numbers per segment and the silent stretches are kept. Then:
    the model's presence threshold;
 3. silence (no music energy: frame level below -60 dB for at least ``min_silence``
    seconds) is cut out at frame resolution (16 ms), which puts boundaries at gaps exactly;
-   a pause under :data:`NO_MUSIC_PAUSE_S` between two no_music stretches stays no_music
-   (a pause in dialogue is room tone, not a gap in the programme).
+   quiet between two no_music stretches stays no_music (a pause in dialogue, a near-silent
+   room: silence-like noise is no_music by the label policy), so ``silence`` marks the
+   gaps next to music.
 
 Labels: ``score``, ``song``, ``no_music`` and ``silence``.
 """
@@ -666,9 +667,6 @@ def _snap_changes(raw, track: np.ndarray, gaps, *, reach: float):
     return [tuple(r) for r in out if r[1] > r[0]]
 
 
-#: Silent stretches shorter than this between two no_music stretches count as no_music
-#: (pauses in dialogue; measured on the film-like reels, corpus/film_eval.py).
-NO_MUSIC_PAUSE_S = 2.0
 
 
 def _overlay_silence(raw, silences, min_len) -> list[Segment]:
@@ -691,8 +689,9 @@ def _overlay_silence(raw, silences, min_len) -> list[Segment]:
             nb = [q for q in (pieces[i - 1] if i else None, pieces[i + 1] if i + 1 < len(pieces) else None)
                   if q is not None and q[2] != "silence"]
             pc[2] = nb[0][2] if nb else "silence"
-    # A pause inside no_music (between two lines of dialogue, two effects) is part of it:
-    # room tone is no_music by the label policy. Only a longer quiet stays silence.
+    # Quiet inside no_music (a pause between two lines of dialogue, between two effects, a
+    # near-silent room) is part of it: room tone and silence-like noise are no_music by the
+    # label policy. Silence stays where it separates music from anything else.
     i = 1
     while i < len(pieces) - 1:
         if pieces[i][2] != "silence":
@@ -702,8 +701,7 @@ def _overlay_silence(raw, silences, min_len) -> list[Segment]:
         while j + 1 < len(pieces) and pieces[j + 1][2] == "silence":
             j += 1
         prev, nxt = pieces[i - 1], pieces[j + 1] if j + 1 < len(pieces) else None
-        if (nxt is not None and prev[2] == "no_music" and nxt[2] == "no_music"
-                and pieces[j][1] - pieces[i][0] < NO_MUSIC_PAUSE_S):
+        if nxt is not None and prev[2] == "no_music" and nxt[2] == "no_music":
             for pc in pieces[i:j + 1]:
                 pc[2:] = ["no_music", prev[3], prev[4]]
         i = j + 1
