@@ -17,9 +17,9 @@ EXPLORE = [
     ("md", """# Exploring scoresong's features on real music
 
 What tells a song from a score cue? This notebook looks at the evidence scoresong computes, on
-the seven real 10-second excerpts bundled with the tests (`tests/data`, CC-BY-SA-3.0, see its
+the eight real 10-second excerpts bundled with the tests (`tests/data`, CC-BY-SA-3.0, see its
 `ATTRIBUTION.md`): sung and spoken voice over the same backing, a cappella singing, a
-lead guitar, orchestral and electronic score.
+lead guitar, orchestral and electronic score, and the same voice speaking alone (no music).
 
 Everything comes from **one STFT** per block (16 kHz, 1024-point window, 16 ms hop); the vocal
 evidence is a harmonic-sum predominant pitch (vibrato, contour length, glides) and Lehner's
@@ -39,13 +39,17 @@ files = sorted(DATA.glob("*.ogg"))
 [f.name for f in files]"""),
     ("md", """## The decision on each excerpt
 
-The file name starts with the expected label. `predict` gives a calibrated P(song); the label
-uses the model's threshold (the training song prior, the balanced-error rule)."""),
+The file name starts with the expected label. `predict` gives calibrated probabilities of the
+three labels; the label is `no_music` when P(no_music) reaches the presence threshold, else
+`song` when P(song | music) reaches the song threshold (both the training priors, the
+balanced-error rule)."""),
     ("code", """model = scoresong.load_model()
-print(f"model {model.version}, threshold {model.threshold:.3f}")
+print(f"model {model.version}, labels {model.classes}, thresholds: no_music {model.presence_threshold:.3f}, "
+      f"song {model.threshold:.3f}")
 for f in files:
     r = scoresong.predict(f)
-    print(f"{r.label:5}  P(song) = {r.probability:.3f}   {f.name}")"""),
+    probs = "  ".join(f"{k} {v:.3f}" for k, v in r.probabilities.items())
+    print(f"{r.label:8}  {probs}   {f.name}")"""),
     ("md", """## Audio already in memory
 
 The same calls take a signal (`y` with `sr=`, librosa's `(n,)` or `(channels, n)`), the bytes
@@ -60,7 +64,7 @@ y, sr = sf.read(f, dtype="float32")          # mono here; soundfile's (n, channe
 blocks = (y[i:i + 4000] for i in range(0, y.size, 4000))
 for source, kw in [(f, {}), (y, {"sr": sr}), (f.read_bytes(), {}), (io.BytesIO(f.read_bytes()), {}), (blocks, {"sr": sr})]:
     r = scoresong.predict(source, **kw)
-    print(f"{r.path if r.path.startswith('<') else 'path':8}  {r.label:5}  P(song) = {r.probability:.4f}")"""),
+    print(f"{r.path if r.path.startswith('<') else 'path':8}  {r.label:8}  P(song) = {r.probability:.4f}")"""),
     ("md", """## Sung against spoken: the same voice over the same backing
 
 Two excerpts share the backing and the speaker; in one the words are sung, in the other spoken.
@@ -123,9 +127,10 @@ RETRAIN = [
     ("md", """# Retraining scoresong on your own corpus and reading the report
 
 Point `SCORESONG_CORPUS` at your labelled library before starting Jupyter: a folder with one
-sub-folder per label (`score/`, `song/`, grouped by the next folder level, e.g. album) or a CSV
-manifest `path,label[,group][,weight]`. Without it, this notebook builds a *tiny* corpus from
-the seven bundled test excerpts so that it runs anywhere (the test suite runs it that way);
+sub-folder per label (`score/`, `song/`, and `no_music/` for a three-class model, grouped by
+the next folder level, e.g. album) or a CSV manifest `path,label[,group][,weight]`. Without
+it, this notebook builds a *tiny* two-class corpus from the seven score and song excerpts
+bundled with the tests so that it runs anywhere (the test suite runs it that way);
 the numbers on that corpus mean nothing, the workflow is the point."""),
     ("code", """import os
 import shutil
@@ -140,6 +145,8 @@ if corpus is None:
     corpus = work / "corpus"
     for f in sorted((Path("..") / "tests" / "data").glob("*.ogg")):
         label = f.name.split("_")[0]                 # file names start with the label
+        if label not in ("score", "song"):           # one no_music clip cannot train a class
+            continue
         (corpus / label / f.stem).mkdir(parents=True)  # one group (album) per excerpt
         shutil.copy(f, corpus / label / f.stem / f.name)
 c = scoresong.read_corpus(corpus)
