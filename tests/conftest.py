@@ -12,6 +12,12 @@ SR = 16000
 DATA = Path(__file__).parent / "data"
 
 
+def expected_label(path) -> str:
+    """The label a bundled excerpt's name starts with (``no_music_``, ``score_``, ``song_``)."""
+    name = Path(str(path)).name
+    return "no_music" if name.startswith("no_music_") else name.split("_")[0]
+
+
 def tone(f0=220.0, dur=6.0, sr=SR, *, vibrato_hz=0.0, vibrato_cents=0.0, harmonics=8, amp=0.3):
     """A harmonic tone (1/h amplitudes), optionally with sinusoidal vibrato."""
     t = np.arange(int(dur * sr)) / sr

@@ -13,7 +13,7 @@ from scoresong import batch, cli
 from scoresong.batch import completed_paths, run_batch
 from scoresong.audio import discover
 
-from .conftest import DATA
+from .conftest import DATA, expected_label
 
 EXCERPTS = sorted(DATA.glob("*.ogg"))
 
@@ -46,7 +46,7 @@ def test_csv_stream_records_bad_files_and_goes_on(library, tmp_path):
     assert set(bad) == {"corrupt.ogg", "notes.wav"}
     assert bad["notes.wav"]["error"] == "NotAudioError" and bad["notes.wav"]["reason"]
     good = [r for r in rows if not r["error"]]
-    assert all(r["label"] == r["path"].rsplit("/", 1)[-1].split("_")[0] for r in good)
+    assert all(r["label"] == expected_label(r["path"]) for r in good)
 
 
 def test_resume_does_no_repeated_work(library, tmp_path, monkeypatch):
@@ -80,7 +80,7 @@ def test_resume_drops_a_line_cut_short(tmp_path):
     rows = _rows(out)
     assert [r["path"] for r in rows] == [str(p) for p in EXCERPTS[:2]] + sorted(
         [r["path"] for r in rows[2:]]) and len(rows) == 4
-    assert all(r["label"] in ("score", "song") for r in rows)
+    assert all(r["label"] == expected_label(r["path"]) for r in rows)
 
 
 def test_interrupt_leaves_a_valid_file_and_resume_finishes(tmp_path, monkeypatch):

@@ -14,12 +14,12 @@ import scoresong
 from scoresong import cli
 from scoresong.audio import discover
 
-from .conftest import DATA
+from .conftest import DATA, expected_label
 EXCERPTS = sorted(DATA.glob("*.ogg"))
 
 
 def expected(path: Path) -> str:
-    return "no_music" if path.name.startswith("no_music_") else path.name.split("_")[0]
+    return expected_label(path)
 
 
 def test_bundled_excerpts_present():
@@ -43,14 +43,25 @@ def test_shipped_model_metadata():
 
 
 def test_predict_proba_is_the_models_probability_of_the_features():
-    """Computed independently: the shipped model applied to the extracted file vector."""
+    """Computed independently: the shipped model's two parts applied to the file vector.
+
+    P(song) = (1 - P(no_music)) * P(song | music); the song threshold applies to
+    P(song | music), the presence threshold to P(no_music).
+    """
     model = scoresong.load_model()
-    for p in EXCERPTS[:3]:
-        expected = float(model.song_probability(scoresong.extract_features(p).values)[0])
-        assert scoresong.predict_proba(p) == pytest.approx(expected, abs=5e-5)  # rounded to 4 places
-        r = scoresong.predict(p, threshold=expected + 1e-3)
-        assert r.label == "score"  # just above its own probability: not a song
-        assert scoresong.predict(p, threshold=max(expected - 1e-3, 0.0)).label == "song"
+    assert model.three_class
+    for p in EXCERPTS:
+        q, s = (float(v[0]) for v in model.parts(scoresong.extract_features(p).values))
+        assert scoresong.predict_proba(p) == pytest.approx((1 - q) * s, abs=5e-5)  # rounded to 4 places
+        probs = scoresong.predict(p).probabilities
+        assert probs["no_music"] == pytest.approx(q, abs=5e-5)
+        assert sum(probs.values()) == pytest.approx(1.0, abs=2e-4)
+        if expected(p) == "no_music":
+            assert scoresong.predict(p, presence_threshold=min(q + 1e-3, 1.0)).label != "no_music"
+            continue
+        assert q < model.presence_threshold
+        assert scoresong.predict(p, threshold=min(s + 1e-3, 1.0)).label == "score"  # just above
+        assert scoresong.predict(p, threshold=max(s - 1e-3, 0.0)).label == "song"
 
 
 def test_predict_many_reports_bad_files_and_goes_on(tmp_path):
@@ -74,7 +85,8 @@ def test_cli_table_csv_json(tmp_path, capsys):
     out = tmp_path / "r.csv"
     assert cli.main(["predict", str(DATA), "--format", "csv", "-o", str(out)]) == 0
     rows = list(csv.DictReader(open(out)))
-    assert {r["label"] for r in rows} == {"score", "song"} and len(rows) == len(EXCERPTS)
+    assert {r["label"] for r in rows} == {"no_music", "score", "song"} and len(rows) == len(EXCERPTS)
+    assert all(r["label"] == expected(r["path"]) for r in rows)
     assert cli.main(["predict", str(EXCERPTS[0]), "--format", "json"]) == 0
     d = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert d["label"] == expected(EXCERPTS[0])

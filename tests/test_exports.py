@@ -97,8 +97,9 @@ def test_jams_is_valid_and_holds_the_segments(reel, tmp_path):
         assert o.time == pytest.approx(s.start) and o.time + o.duration == pytest.approx(s.end)
         if s.label == "silence":
             assert o.confidence is None
-        else:  # the probability of the label: P(song) for song, 1 - P(song) for score
-            want = s.probability if s.label == "song" else 1 - s.probability
+        else:  # the probability of the label: P(song), P(no_music), or what is left for score
+            want = {"song": s.probability, "no_music": s.p_no_music}.get(
+                s.label, 1 - s.probability - s.p_no_music)
             assert o.confidence == pytest.approx(want, abs=1e-6)
             assert 0.0 <= o.confidence <= 1.0
 
