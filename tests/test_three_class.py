@@ -11,13 +11,15 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import scoresong
 from scoresong import cli
 from scoresong.batch import read_results, run_batch
 from scoresong.dataset import read_corpus
 from scoresong.estimator import MusicSongClassifier, ScoreSongClassifier
-from scoresong.model import ModelIntegrityError, load_model
+from scoresong.model import ModelIntegrityError, load_model, three_class_labels
 from scoresong.segmentation import viterbi
 
 from .conftest import SR, clicks, make_tiny_corpus, noise, tone
@@ -153,6 +155,39 @@ def test_presence_form_is_hash_checked_and_its_absence_falls_back_to_the_estimat
     assert m.presence is None and m.three_class
     f = sorted((corpus3 / "no_music").rglob("*.wav"))[0]
     assert scoresong.predict(f, model=m).probabilities == scoresong.predict(f, model=js).probabilities
+
+
+# --- the three-class rule ---------------------------------------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(q=st.floats(0.0, 1.0), s=st.floats(0.0, 1.0), t=st.floats(0.01, 0.99), pt=st.floats(0.01, 0.99))
+def test_three_class_rule_is_the_largest_probability_against_its_prior(q, s, t, pt):
+    """Computed independently: argmax of (q, (1-q)(1-s), (1-q)s) / (pt, (1-pt)(1-t), (1-pt)t).
+    Near-ties (relative gap under 1e-9) are skipped: the rule breaks them by a stated order."""
+    ratio = np.array([q / pt, (1 - q) * (1 - s) / ((1 - pt) * (1 - t)), (1 - q) * s / ((1 - pt) * t)])
+    top = np.sort(ratio)[::-1]
+    assume(top[0] - top[1] > 1e-9 * max(top[0], 1e-12))
+    got = three_class_labels([q], [s], threshold=t, presence_threshold=pt)[0]
+    assert got == ("no_music", "score", "song")[int(np.argmax(ratio))]
+    if got != "no_music":  # between the music labels only s against t matters
+        assert got == ("song" if s >= t else "score")
+
+
+def test_three_class_rule_on_the_cases_it_was_made_for():
+    t, pt = 0.103, 0.158  # the shipped model's priors
+    # Speech alone: likely no music, and no singing heard.
+    assert three_class_labels([0.9], [0.02], threshold=t, presence_threshold=pt)[0] == "no_music"
+    # A lone voice singing: P(no_music) above its prior, but the song part is sure.
+    assert three_class_labels([0.35], [0.95], threshold=t, presence_threshold=pt)[0] == "song"
+    # An ambiguous music verdict (s at its prior): exactly P(no_music) against its prior.
+    assert three_class_labels([pt, pt - 1e-3], [t, t], threshold=t, presence_threshold=pt).tolist() == [
+        "no_music", "song"]
+    # A user's song threshold moves score/song only, not the no_music decision of a model.
+    m = load_model(scoresong.model.default_model_path())
+    q, s = [0.3, 0.3, 0.01], [0.9, 0.05, 0.5]
+    nm = [lab == "no_music" for lab in m.labels(q, s)]
+    for thr in (0.01, 0.5, 0.99):
+        assert [lab == "no_music" for lab in m.labels(q, s, threshold=thr)] == nm
 
 
 # --- predict, batch, explain -----------------------------------------------------------------

@@ -109,9 +109,11 @@ class Model:
     Notes
     -----
     A *three-class* model (``meta["labels"]`` holds ``"no_music"``) gives
-    ``q`` = P(no_music) and ``s`` = P(song | music). Its label is ``no_music`` when
-    ``q >= presence_threshold``, else ``song`` when ``s >= threshold``, else ``score``; its
-    probabilities are ``(q, (1 - q)(1 - s), (1 - q) s)``. A two-class model has ``q = 0``.
+    ``q`` = P(no_music) and ``s`` = P(song | music); its probabilities are
+    ``(q, (1 - q)(1 - s), (1 - q) s)`` and its label is the one whose probability is largest
+    against its prior, the priors being the two thresholds (see
+    :func:`three_class_labels`). Between score and song that is ``song`` when
+    ``s >= threshold``, as for a two-class model (which has ``q = 0``).
     """
 
     def __init__(self, estimator=None, meta: dict | None = None, *, inference=None, presence=None,
@@ -217,16 +219,63 @@ class Model:
         may be overridden; ``classes=("score", "song")`` never answers ``no_music``."""
         thr = self.threshold if threshold is None else float(threshold)
         pthr = self.presence_threshold if presence_threshold is None else float(presence_threshold)
-        out = np.where(np.asarray(s) >= thr, "song", "score").astype(object)
         if self.three_class and tuple(classes or self.classes) != ("score", "song"):
-            out[np.asarray(q) >= pthr] = "no_music"
-        return out
+            return three_class_labels(q, s, threshold=thr, presence_threshold=pthr, song_prior=self.threshold)
+        return np.where(np.asarray(s) >= thr, "song", "score").astype(object)
 
     def song_probability(self, X: np.ndarray) -> np.ndarray:
         """P(song) for each row of ``X`` (file feature vectors): ``(1 - q) s``; for a
         two-class model (``q = 0``), P(song | music) as always."""
         q, s = self.parts(X)
         return (1.0 - q) * s
+
+
+def three_class_labels(q, s, *, threshold, presence_threshold, song_prior=None) -> np.ndarray:
+    """The three-class decision: the label whose probability is largest against its prior.
+
+    With ``q`` = P(no_music), ``s`` = P(song | music), ``t`` = ``threshold`` (the song
+    prior among music) and ``pt`` = ``presence_threshold`` (the no_music prior), the
+    probabilities ``(q, (1 - q)(1 - s), (1 - q) s)`` are divided by the priors
+    ``(pt, (1 - pt)(1 - t), (1 - pt) t)`` and the largest wins (ties: no_music, then song):
+    the Bayes rule for balanced error over the three classes. So between the two music
+    labels it is ``song`` when ``s >= t``, whatever ``q``, and ``no_music`` wins when
+    ``q / pt >= (1 - q) / (1 - pt) * max(s / t, (1 - s) / (1 - t))``: for an ambiguous music
+    verdict (``s`` near ``t``) that is ``q >= pt``, while a clearly sung file (``s`` well
+    above ``t``, say an a cappella song) needs more evidence to be called no_music.
+
+    Parameters
+    ----------
+    q, s : array_like
+        P(no_music) and P(song | music), one per item.
+    threshold, presence_threshold : float or array_like
+        ``t`` and ``pt`` in (0, 1) (scalars, or one per item).
+    song_prior : float or array_like, optional
+        The ``t`` that weighs how clear the music verdict is in the no_music comparison
+        (default: ``threshold``). A model passes its own threshold here, so that a user's
+        song threshold moves only score against song and ``presence_threshold`` only
+        no_music against music.
+
+    Returns
+    -------
+    np.ndarray of str (object dtype)
+        ``"no_music"``, ``"score"`` or ``"song"`` per item.
+
+    Examples
+    --------
+    >>> three_class_labels([0.9, 0.3, 0.3, 0.01], [0.05, 0.9, 0.05, 0.5],
+    ...                    threshold=0.1, presence_threshold=0.16).tolist()
+    ['no_music', 'song', 'no_music', 'song']
+    """
+    q = np.clip(np.asarray(q, dtype=float), 0.0, 1.0)
+    s = np.clip(np.asarray(s, dtype=float), 0.0, 1.0)
+    t = np.asarray(threshold, dtype=float)
+    tm = np.clip(np.asarray(threshold if song_prior is None else song_prior, dtype=float), 1e-9, 1 - 1e-9)
+    pt = np.clip(np.asarray(presence_threshold, dtype=float), 1e-9, 1 - 1e-9)
+    clear = np.maximum(s / tm, (1 - s) / (1 - tm))  # the better music label against its prior
+    none = q * (1 - pt) >= (1 - q) * pt * clear
+    out = np.where(s >= t, "song", "score").astype(object)
+    out[np.broadcast_to(none, out.shape)] = "no_music"
+    return out
 
 
 def default_model_path() -> Path:

@@ -85,7 +85,9 @@ def predict(source, *, sr: float | None = None, stream: int | None = None, model
         P(song | music) at or above which music is labelled ``"song"``; default: the
         model's. (For music, P(no_music) is near 0 and this is P(song).)
     presence_threshold : float, optional
-        P(no_music) at or above which the label is ``"no_music"``; default: the model's.
+        P(no_music) at or above which the label is ``"no_music"`` when the music verdict is
+        ambiguous (a clearly sung or clearly instrumental file needs more; see below);
+        default: the model's.
     classes : ("score", "song"), optional
         Ask only score or song, as a two-class model answers (``probability`` is then
         P(song | music)); default: every class the model knows.
@@ -94,9 +96,12 @@ def predict(source, *, sr: float | None = None, stream: int | None = None, model
     -------
     Prediction
         ``path`` is the file's path, or ``"<array>"``, ``"<stream>"``, ``"<bytes>"``.
-        With a three-class model the label is ``no_music`` when P(no_music) reaches the
-        presence threshold, otherwise ``song`` when P(song | music) reaches the threshold,
-        otherwise ``score``; ``probability`` is P(song) = (1 − P(no_music)) · P(song | music).
+        With a three-class model the label is the class whose probability is largest
+        against its prior (the thresholds; :func:`scoresong.model.three_class_labels`):
+        ``song`` rather than ``score`` when P(song | music) reaches the threshold, and
+        ``no_music`` when P(no_music) / presence threshold beats that music label's
+        probability over its prior. ``probability`` is P(song) = (1 − P(no_music)) ·
+        P(song | music).
 
     Raises
     ------

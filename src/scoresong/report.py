@@ -106,9 +106,9 @@ def evaluate_three_class(y: np.ndarray, p_no_music: np.ndarray, p_song_music: np
                          threshold=0.5, presence_threshold=0.5, kinds=None, sources=None) -> dict:
     """Metrics of a three-class (``no_music`` / ``score`` / ``song``) decision.
 
-    The label is ``no_music`` when ``p_no_music >= presence_threshold``, else ``song`` when
-    ``p_song_music >= threshold``, else ``score`` (the rule of a three-class
-    :class:`~scoresong.model.Model`).
+    The labels are the rule of a three-class :class:`~scoresong.model.Model`
+    (:func:`scoresong.model.three_class_labels`): the label whose probability is largest
+    against its prior, the thresholds being the priors.
 
     Parameters
     ----------
@@ -129,12 +129,12 @@ def evaluate_three_class(y: np.ndarray, p_no_music: np.ndarray, p_song_music: np
     """
     from sklearn.metrics import confusion_matrix, roc_auc_score
 
+    from .model import three_class_labels
+
     y = np.asarray(y).astype(str)
     q = np.asarray(p_no_music, dtype=float)
     s = np.asarray(p_song_music, dtype=float)
-    pred = np.where(s >= np.asarray(threshold, dtype=float), "song", "score").astype(object)
-    pred[q >= np.asarray(presence_threshold, dtype=float)] = "no_music"
-    pred = pred.astype(str)
+    pred = three_class_labels(q, s, threshold=threshold, presence_threshold=presence_threshold).astype(str)
     present = [k for k in THREE if (y == k).any()]
     recall = {k: float((pred[y == k] == k).mean()) for k in present}
     ym, pm = y != "no_music", pred != "no_music"
@@ -395,9 +395,11 @@ def _md_three_class(c3: dict) -> list[str]:
     pr = c3["presence"]
     cm = c3["confusion_matrix"]["rows_true_cols_pred"]
     lines = ["## Three classes: music or not, then score or song", "",
-             "Label `no_music` when P(no_music) reaches the presence threshold "
-             f"({_thr_text(c3.get('presence_threshold'))}), else `song` when P(song | music) "
-             f"reaches the song threshold ({_thr_text(c3.get('threshold'))}), else `score`. "
+             "The label whose probability is largest against its prior (the Bayes rule for balanced "
+             f"error): P(no_music) over the presence threshold ({_thr_text(c3.get('presence_threshold'))}) "
+             "against P(score) and P(song) over the music prior times the score or song prior "
+             f"(the song threshold, {_thr_text(c3.get('threshold'))}, among music); between score and "
+             "song that is `song` when P(song | music) reaches the song threshold. "
              "The score/song figures above are the song part alone, on the music items.", "",
              "| metric | value |", "|---|---|",
              f"| items | {c3['n']} |",
