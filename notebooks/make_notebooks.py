@@ -40,9 +40,10 @@ files = sorted(DATA.glob("*.ogg"))
     ("md", """## The decision on each excerpt
 
 The file name starts with the expected label. `predict` gives calibrated probabilities of the
-three labels; the label is `no_music` when P(no_music) reaches the presence threshold, else
-`song` when P(song | music) reaches the song threshold (both the training priors, the
-balanced-error rule)."""),
+three labels; the label is the one whose probability is largest against its prior (the two
+thresholds are the training priors: the balanced-error rule). Between score and song that is
+`song` when P(song | music) reaches the song threshold; `no_music` needs P(no_music) above the
+presence threshold, and more when the music verdict is clear."""),
     ("code", """model = scoresong.load_model()
 print(f"model {model.version}, labels {model.classes}, thresholds: no_music {model.presence_threshold:.3f}, "
       f"song {model.threshold:.3f}")
