@@ -190,6 +190,31 @@ def test_three_class_rule_on_the_cases_it_was_made_for():
         assert [lab == "no_music" for lab in m.labels(q, s, threshold=thr)] == nm
 
 
+def test_evaluate_with_a_threshold_labels_as_predict_does(model3, corpus3, monkeypatch):
+    """`evaluate(..., threshold=)` and `predict(..., threshold=)` (through `Model.labels`)
+    apply one rule: the model's own song prior weighs the music verdict in both. The model's
+    probabilities are replaced by a spread of (P(no_music), P(song | music)) pairs, so that
+    the no_music decision of some items depends on that prior."""
+    from scoresong.model import Model
+    from scoresong.training import evaluate
+
+    js, _ = model3
+
+    def parts(self, X):
+        n = len(X)
+        return np.linspace(0.05, 0.6, n), np.random.default_rng(0).uniform(0.0, 1.0, n)
+
+    monkeypatch.setattr(Model, "parts", parts)
+    m = load_model(js)
+    for thr in (0.02, 0.95):
+        rep = evaluate(js, corpus3, threshold=thr, out=None, plot=False)
+        got = [r["predicted"] for r in rep["predictions"]]
+        q, s = parts(m, got)
+        assert got == list(m.labels(q, s, threshold=thr))
+        # The override matters here: with the override as the prior, some labels would differ.
+        assert got != list(three_class_labels(q, s, threshold=thr, presence_threshold=m.presence_threshold))
+
+
 # --- predict, batch, explain -----------------------------------------------------------------
 
 def test_predict_answers_no_music_with_three_probabilities(model3, corpus3):

@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="joblib backend (dask: needs --scheduler or a running client)")
     p.add_argument("--scheduler", help="address of a Dask scheduler (implies --backend dask)")
     p.add_argument("--threshold", type=_probability,
-                   help="P(song) from which a file is a song (default: the model's)")
+                   help="P(song | music) from which music is a song (default: the model's)")
     p.add_argument("--explain", action="store_true", help="also say which features pushed each decision")
     p.add_argument("--classes", type=_classes, help="score,song: the two music labels only "
                                                      "(default: every label of the model)")

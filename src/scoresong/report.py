@@ -103,7 +103,8 @@ THREE = ("no_music", "score", "song")
 
 
 def evaluate_three_class(y: np.ndarray, p_no_music: np.ndarray, p_song_music: np.ndarray, *,
-                         threshold=0.5, presence_threshold=0.5, kinds=None, sources=None) -> dict:
+                         threshold=0.5, presence_threshold=0.5, song_prior=None, kinds=None,
+                         sources=None) -> dict:
     """Metrics of a three-class (``no_music`` / ``score`` / ``song``) decision.
 
     The labels are the rule of a three-class :class:`~scoresong.model.Model`
@@ -117,6 +118,9 @@ def evaluate_three_class(y: np.ndarray, p_no_music: np.ndarray, p_song_music: np
         Calibrated P(no_music) and P(song | music) per item.
     threshold, presence_threshold : float or np.ndarray
         Scalars, or one per item (per fold).
+    song_prior : float or np.ndarray, optional
+        The model's own song threshold when ``threshold`` overrides it (as
+        :meth:`scoresong.model.Model.labels` does); default ``threshold``.
     kinds, sources : sequence of str, optional
         Break the three-class accuracy and the music-or-not accuracy down by these keys.
 
@@ -134,7 +138,8 @@ def evaluate_three_class(y: np.ndarray, p_no_music: np.ndarray, p_song_music: np
     y = np.asarray(y).astype(str)
     q = np.asarray(p_no_music, dtype=float)
     s = np.asarray(p_song_music, dtype=float)
-    pred = three_class_labels(q, s, threshold=threshold, presence_threshold=presence_threshold).astype(str)
+    pred = three_class_labels(q, s, threshold=threshold, presence_threshold=presence_threshold,
+                              song_prior=song_prior).astype(str)
     present = [k for k in THREE if (y == k).any()]
     recall = {k: float((pred[y == k] == k).mean()) for k in present}
     ym, pm = y != "no_music", pred != "no_music"

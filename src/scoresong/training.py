@@ -489,8 +489,8 @@ def evaluate(model, corpus, *, groups=None, label_map=None, n_jobs: int = 1, cac
         res, per_group = _metrics(md, s[music], thr)
         report["cv"] = {**res, "per_group": per_group, "folds": []}
     if m.three_class:
-        c3 = evaluate_three_class(data.y, q, s, threshold=thr,
-                                  presence_threshold=m.presence_threshold, kinds=data.kinds,
+        c3 = evaluate_three_class(data.y, q, s, threshold=thr, presence_threshold=m.presence_threshold,
+                                  song_prior=m.threshold, kinds=data.kinds,
                                   sources=data.sources)
         pred = c3.pop("predicted")
         report["cv3"] = {**c3, "threshold": thr, "presence_threshold": m.presence_threshold}
