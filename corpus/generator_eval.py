@@ -619,7 +619,8 @@ def _shipped_meta(model) -> dict:
 
 def evaluate_corpus(corpus, *, out=None, cache_dir=None, n_jobs: int = 2, threshold_from: str = "train",
                     model=None, estimator: str | None = None, random_state: int = 0,
-                    train_generators=None, log: Callable[[str], None] = print) -> dict:
+                    train_generators=None, dialogue_over_score: bool = False,
+                    log: Callable[[str], None] = print) -> dict:
     """Run the evaluation on a corpus manifest and write the report.
 
     Parameters
@@ -641,6 +642,10 @@ def evaluate_corpus(corpus, *, out=None, cache_dir=None, n_jobs: int = 2, thresh
         Override the model's estimator.
     train_generators : collection of str, optional
         Generators the shipped model trains on (the others are only tested); default all.
+    dialogue_over_score : bool
+        Add the ``score_under_speech`` clips of ``manifest.nomusic.csv`` (beside the
+        manifest) as score, as the three-class model's song part trains on them
+        (``python -m corpus.nomusic`` builds them); the no_music clips stay out.
 
     Returns
     -------
@@ -656,6 +661,14 @@ def evaluate_corpus(corpus, *, out=None, cache_dir=None, n_jobs: int = 2, thresh
     path = _manifest(corpus)
     corp = read_corpus(path, groups="group")
     items = corp.items
+    if dialogue_over_score:
+        nm = path.parent / "manifest.nomusic.csv"
+        if not nm.is_file():
+            raise FileNotFoundError(f"{nm}: no no_music manifest (build it with python -m corpus.nomusic)")
+        extra = [i for i in read_corpus(nm, groups="group").items if i.kind == "score_under_speech"]
+        if not extra:
+            raise ValueError(f"{nm}: no score_under_speech rows")
+        items = items + extra
     if not items or "generator" not in items[0].extra:
         raise ValueError(f"{path}: no 'generator' column; rebuild the corpus with a corpus/build.py "
                          "that writes it")
@@ -690,6 +703,7 @@ def evaluate_corpus(corpus, *, out=None, cache_dir=None, n_jobs: int = 2, thresh
         threshold=threshold, sample_weight=None if np.all(w == 1) else w, density_cut_offs=cuts,
         n_jobs=n_jobs, train_generators=train_generators, log=log)
     report["settings"] = {"corpus": str(path), "n_items": len(items), "n_used": len(used),
+                          "dialogue_over_score": dialogue_over_score,
                           "train_generators": sorted(train_generators) if train_generators else "all",
                           "n_failed": len(ext.errors), "failed": ext.errors, "estimator": est,
                           "calibration": calibration, "threshold_from": threshold_from,
@@ -727,6 +741,9 @@ def main(argv=None) -> int:
     ap.add_argument("--estimator", choices=("hgb", "logreg"), default=None,
                     help="override the model's estimator")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dialogue-over-score", action="store_true",
+                    help="also train and test on the score_under_speech clips of manifest.nomusic.csv "
+                         "(as score), as the shipped three-class model's song part does")
     ap.add_argument("--train-generators", default=None,
                     help="comma-separated generators whose songs may be trained on (as the shipped "
                          "model); the others are only tested. Default: all")
@@ -738,7 +755,7 @@ def main(argv=None) -> int:
 
     report = evaluate_corpus(a.corpus, out=a.out, cache_dir=a.cache, n_jobs=a.jobs,
                              threshold_from=a.threshold_from, model=a.model, estimator=a.estimator,
-                             random_state=a.seed, log=log,
+                             random_state=a.seed, log=log, dialogue_over_score=a.dialogue_over_score,
                              train_generators=a.train_generators.split(",") if a.train_generators else None)
     print(summary_table(report))
     return 0

@@ -218,3 +218,49 @@ def test_generators_outside_the_training_set_are_only_ever_tested():
         assert set(f.train) >= set(np.flatnonzero((y == "score") & (cells != f.cell)))
     b0 = next(f for f in folds if f.generator == "b" and f.cell == "c0")
     assert set(b0.test) == {2, 6, 8}
+
+
+def test_dialogue_over_score_adds_only_the_score_under_speech_rows(tmp_path, monkeypatch):
+    """--dialogue-over-score: the song part's extra score clips join every fold's training
+    and test sets as score; the no_music clips of the same manifest stay out."""
+    X, y, cells, gens, kinds, var_db, density = synthetic()
+    root = tmp_path / "corpus"
+    root.mkdir()
+    head = ["path", "label", "kind", "group", "start_s", "duration_s", "var_db", "density", "generator"]
+    with open(root / "manifest.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(head)
+        for i in range(y.size):
+            w.writerow([f"gen/{i:05d}.flac", y[i], kinds[i], cells[i], 0, 20, var_db[i], density[i], gens[i]])
+    cell_names = sorted(set(cells))
+    with open(root / "manifest.nomusic.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(head)
+        for k in range(10):
+            w.writerow([f"gen/nomusic/under_speech/{k}.flac", "score", "score_under_speech",
+                        cell_names[k % len(cell_names)], 0, 20, -12.0, 0.5, ""])
+            w.writerow([f"gen/nomusic/speech/{k}.flac", "no_music", "no_music_speech",
+                        cell_names[k % len(cell_names)], 0, 20, "", "", ""])
+    seen = {}
+    rng = np.random.default_rng(1)
+
+    def fake_extract(items, **kw):
+        seen["kinds"] = [i.kind for i in items]
+        extra = rng.normal(size=(len(items) - y.size, X.shape[1]))
+        return Extraction(np.vstack([X, extra]), np.arange(len(items)), [],
+                          {"cached": 0, "extracted": len(items), "failed": 0, "hashed": 0, "seconds": 0.0})
+
+    monkeypatch.setattr("scoresong.cache.extract_items", fake_extract)
+    model = tmp_path / "m.json"
+    model.write_text(json.dumps({"estimator": "logreg", "threshold": 0.25}))
+    rep = ge.evaluate_corpus(root, model=model, n_jobs=1, dialogue_over_score=True, **QUIET)
+    assert len(seen["kinds"]) == y.size + 10 and seen["kinds"][-10:] == ["score_under_speech"] * 10
+    assert "no_music_speech" not in seen["kinds"] and rep["settings"]["dialogue_over_score"] is True
+    # Tested as score in the folds of their cells: every one of them, once per generator there.
+    tested = sum(g["score_fpr_by_kind"].get("score_under_speech", {}).get("n", 0) for g in rep["generators"].values())
+    expected = sum(sum(1 for k in range(10) if cell_names[k % len(cell_names)] in g["cells"])
+                   for g in rep["generators"].values())
+    assert tested == expected > 0
+    (root / "manifest.nomusic.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="manifest.nomusic.csv"):
+        ge.evaluate_corpus(root, model=model, n_jobs=1, dialogue_over_score=True, **QUIET)
