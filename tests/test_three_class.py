@@ -190,6 +190,27 @@ def test_three_class_rule_on_the_cases_it_was_made_for():
         assert [lab == "no_music" for lab in m.labels(q, s, threshold=thr)] == nm
 
 
+def test_three_class_rule_broadcasts_per_item_thresholds_and_rejects_nan():
+    """Per-item thresholds label each item by its own priors (checked against scalar calls);
+    scalars against arrays broadcast both ways; shapes that do not broadcast and NaN
+    probabilities are errors, not labels."""
+    rng = np.random.default_rng(3)
+    q, s = rng.random(40), rng.random(40)
+    t, pt = rng.uniform(0.05, 0.95, 40), rng.uniform(0.05, 0.95, 40)
+    got = three_class_labels(q, s, threshold=t, presence_threshold=pt)
+    one_by_one = [three_class_labels(q[i], s[i], threshold=t[i], presence_threshold=pt[i]).item()
+                  for i in range(40)]
+    assert got.shape == (40,) and got.tolist() == one_by_one
+    # A scalar probability against per-item thresholds: one label per threshold.
+    assert three_class_labels(0.5, 0.5, threshold=t, presence_threshold=0.3).shape == (40,)
+    assert three_class_labels(0.5, 0.5, threshold=0.3, presence_threshold=pt).shape == (40,)
+    assert three_class_labels(0.2, 0.5, threshold=0.1, presence_threshold=0.3).shape == ()
+    with pytest.raises(ValueError):
+        three_class_labels(q, s, threshold=t[:3], presence_threshold=0.3)
+    with pytest.raises(ValueError, match="NaN"):
+        three_class_labels([0.2, np.nan], [0.5, 0.5], threshold=0.1, presence_threshold=0.3)
+
+
 def test_evaluate_with_a_threshold_labels_as_predict_does(model3, corpus3, monkeypatch):
     """`evaluate(..., threshold=)` and `predict(..., threshold=)` (through `Model.labels`)
     apply one rule: the model's own song prior weighs the music verdict in both. The model's

@@ -167,8 +167,10 @@ class Model:
 
     @property
     def presence_threshold(self) -> float:
-        """P(no_music) at or above which the label is ``no_music`` (1.0: never, for a
-        two-class model)."""
+        """The no_music prior ``pt`` of :func:`three_class_labels` (1.0: never no_music, for a
+        two-class model). P(no_music) at or above it is necessary for ``no_music``, and
+        sufficient only when the music verdict is ambiguous (P(song | music) near the song
+        threshold); a clear music verdict needs a higher P(no_music)."""
         return float(self.meta.get("presence_threshold", 1.0)) if self.three_class else 1.0
 
     @property
@@ -248,7 +250,8 @@ def three_class_labels(q, s, *, threshold, presence_threshold, song_prior=None) 
     q, s : array_like
         P(no_music) and P(song | music), one per item.
     threshold, presence_threshold : float or array_like
-        ``t`` and ``pt`` in (0, 1) (scalars, or one per item).
+        ``t`` and ``pt`` in (0, 1) (scalars, or one per item). All inputs are broadcast
+        against each other (shapes that do not broadcast raise ``ValueError``).
     song_prior : float or array_like, optional
         The ``t`` that weighs how clear the music verdict is in the no_music comparison
         (default: ``threshold``). A model passes its own threshold here, so that a user's
@@ -258,7 +261,14 @@ def three_class_labels(q, s, *, threshold, presence_threshold, song_prior=None) 
     Returns
     -------
     np.ndarray of str (object dtype)
-        ``"no_music"``, ``"score"`` or ``"song"`` per item.
+        ``"no_music"``, ``"score"`` or ``"song"`` per item, in the broadcast shape of the
+        inputs (0-d for scalar inputs).
+
+    Raises
+    ------
+    ValueError
+        If ``q`` or ``s`` holds NaN (a missing probability has no label), or the inputs do
+        not broadcast.
 
     Examples
     --------
@@ -266,15 +276,18 @@ def three_class_labels(q, s, *, threshold, presence_threshold, song_prior=None) 
     ...                    threshold=0.1, presence_threshold=0.16).tolist()
     ['no_music', 'song', 'no_music', 'song']
     """
-    q = np.clip(np.asarray(q, dtype=float), 0.0, 1.0)
-    s = np.clip(np.asarray(s, dtype=float), 0.0, 1.0)
-    t = np.asarray(threshold, dtype=float)
-    tm = np.clip(np.asarray(threshold if song_prior is None else song_prior, dtype=float), 1e-9, 1 - 1e-9)
-    pt = np.clip(np.asarray(presence_threshold, dtype=float), 1e-9, 1 - 1e-9)
+    q, s, t, tm, pt = np.broadcast_arrays(
+        np.asarray(q, dtype=float), np.asarray(s, dtype=float), np.asarray(threshold, dtype=float),
+        np.asarray(threshold if song_prior is None else song_prior, dtype=float),
+        np.asarray(presence_threshold, dtype=float))
+    if np.isnan(q).any() or np.isnan(s).any():
+        raise ValueError("three_class_labels: P(no_music) and P(song | music) must not be NaN")
+    q, s = np.clip(q, 0.0, 1.0), np.clip(s, 0.0, 1.0)
+    tm, pt = np.clip(tm, 1e-9, 1 - 1e-9), np.clip(pt, 1e-9, 1 - 1e-9)
     clear = np.maximum(s / tm, (1 - s) / (1 - tm))  # the better music label against its prior
     none = q * (1 - pt) >= (1 - q) * pt * clear
     out = np.where(s >= t, "song", "score").astype(object)
-    out[np.broadcast_to(none, out.shape)] = "no_music"
+    out[none] = "no_music"
     return out
 
 
