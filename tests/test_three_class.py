@@ -234,6 +234,10 @@ def test_evaluate_with_a_threshold_labels_as_predict_does(model3, corpus3, monke
         assert got == list(m.labels(q, s, threshold=thr))
         # The override matters here: with the override as the prior, some labels would differ.
         assert got != list(three_class_labels(q, s, threshold=thr, presence_threshold=m.presence_threshold))
+        # The report says which prior weighed the music verdict.
+        from scoresong.report import report_markdown
+        assert rep["cv3"]["song_prior"] == pytest.approx(m.threshold)
+        assert f"model's own song prior ({m.threshold:.3f})" in report_markdown(rep)
 
 
 # --- predict, batch, explain -----------------------------------------------------------------

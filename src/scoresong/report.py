@@ -307,11 +307,11 @@ def _md_metrics(report: dict, cv: dict) -> list[str]:
     nested = bool(cv.get("folds"))
     lines = ["## Nested grouped cross-validation" if nested else "## Metrics", ""]
     if nested:
-        lines += [f"Threshold on calibrated P(song): {cv['threshold']} (each outer fold's training "
+        lines += [f"Threshold on calibrated P(song | music): {cv['threshold']} (each outer fold's training "
                   "song prior, the balanced-error rule; the model written uses the prior of all "
                   "training data).", ""]
     else:
-        lines += [f"Threshold on calibrated P(song): {cv['threshold']} (the model's).", ""]
+        lines += [f"Threshold on calibrated P(song | music): {cv['threshold']} (the model's).", ""]
     return lines + [
         "| metric | value |", "|---|---|",
         f"| items | {cv['n']} |",
@@ -335,7 +335,8 @@ def _md_plot(plot) -> list[str]:
 def _md_threshold(half: dict | None) -> list[str]:
     """How to move the operating threshold, and the figures at 0.5 (training reports)."""
     lines = ["### Operating threshold", "",
-             "A file is called a song when its calibrated P(song) reaches the model's threshold "
+             "A music file is called a song when its calibrated P(song | music) (for a two-class "
+             "model, P(song)) reaches the model's threshold "
              "(stored as `threshold` in the model's `.json`). Lower it to catch more songs, "
              "raise it for fewer false alarms: `scoresong.predict(path, threshold=0.5)` or "
              "`scoresong predict --threshold 0.5 ...`, or edit the value in the `.json` (the "
@@ -405,7 +406,10 @@ def _md_three_class(c3: dict) -> list[str]:
              "against P(score) and P(song) over the music prior times the score or song prior "
              f"(the song threshold, {_thr_text(c3.get('threshold'))}, among music); between score and "
              "song that is `song` when P(song | music) reaches the song threshold. "
-             "The score/song figures above are the song part alone, on the music items.", "",
+             + ("" if c3.get("song_prior") in (None, c3.get("threshold")) else
+                f"The song threshold is overridden here; the music verdict is still weighed with the "
+                f"model's own song prior ({_thr_text(c3.get('song_prior'))}), as `predict` does. ")
+             + "The score/song figures above are the song part alone, on the music items.", "",
              "| metric | value |", "|---|---|",
              f"| items | {c3['n']} |",
              f"| three-class accuracy | {_pct(c3['accuracy'])} |",

@@ -493,7 +493,8 @@ def evaluate(model, corpus, *, groups=None, label_map=None, n_jobs: int = 1, cac
                                   song_prior=m.threshold, kinds=data.kinds,
                                   sources=data.sources)
         pred = c3.pop("predicted")
-        report["cv3"] = {**c3, "threshold": thr, "presence_threshold": m.presence_threshold}
+        report["cv3"] = {**c3, "threshold": thr, "presence_threshold": m.presence_threshold,
+                         "song_prior": m.threshold}
         report["predictions"] = _prediction_rows(data.items, s, thr, p_no_music=q,
                                                  presence_threshold=m.presence_threshold, predicted=pred)
     else:
