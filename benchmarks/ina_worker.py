@@ -8,7 +8,8 @@ old NumPy, hence its own interpreter. Its own front end converts every input wit
 ``ffmpeg`` program first; our reels are already 16 kHz mono WAV, so its feature function
 (``_wav2feats``) reads them directly and no ffmpeg program is needed. Writes, per file, the
 segments ``[label, start, end]`` of the speech / music / noise engine (``vad_engine='smn'``,
-no gender split) and the seconds it took.
+no gender split) and the seconds it took (after one untimed warm-up call, as TensorFlow
+builds its graph on the first).
 """
 
 import json
@@ -32,8 +33,11 @@ def main(jobs_path, out_path):
 
     # The constructor only checks that an ffmpeg program exists; segment_feats never calls it.
     seg = segmenter.Segmenter(vad_engine="smn", detect_gender=False, ffmpeg=sys.executable)
+    paths = json.load(open(jobs_path))
+    if paths:  # warm-up, untimed: TensorFlow builds its graph on the first call
+        seg.segment_feats(*_wav2feats(paths[0]), 0)
     out = {}
-    for path in json.load(open(jobs_path)):
+    for path in paths:
         t0 = time.perf_counter()
         mspec, loge, difflen = _wav2feats(path)
         segs = seg.segment_feats(mspec, loge, difflen, 0)
