@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     mem, secs, sizes, loads, fixed, index = {}, {}, {}, {}, {}, {}
     fixed_env = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
     for minutes in (a.short_minutes, a.long_minutes):
-        p = encoded(tmp / f"film-{minutes:.0f}min.mp4", sig, rate, minutes, fmt="mp4", video=True)
+        p = encoded(tmp / f"film-{minutes:g}min.mp4", sig, rate, minutes, fmt="mp4", video=True)
         sizes[minutes] = p.stat().st_size / 1e6
         bench_hotpath.wait_for_quiet(a.load_max)
         loads[minutes] = os.getloadavg()[0]
@@ -167,10 +167,10 @@ def main(argv=None) -> int:
         return f"{np.median(v):.0f} ({min(v):.0f}-{max(v):.0f})"
 
     for minutes in (lo, hi):
-        lines.append(f"| {minutes:.0f} minutes | {sizes[minutes]:.0f} | {spread(mem[minutes])} | "
+        lines.append(f"| {minutes:g} minutes | {sizes[minutes]:.0f} | {spread(mem[minutes])} | "
                      f"{spread(fixed[minutes])} | {index[minutes]:.1f} | {secs[minutes]:.1f} | "
                      f"{minutes * 60 / secs[minutes]:.0f} | {loads[minutes]:.1f} |")
-    lines += ["", f"Peak memory, {hi:.0f} min / {lo:.0f} min: **{ratio:.3f}** (medians; every pair of "
+    lines += ["", f"Peak memory, {hi:g} min / {lo:g} min: **{ratio:.3f}** (medians; every pair of "
               f"runs: {min(ratios):.3f}-{max(ratios):.3f}).",
               f"With the mmap threshold fixed: {ratio_fixed:.3f}, a growth of {growth_fixed:.1f} MB, "
               f"of which opening the file accounts for {growth_index:.1f} MB."]

@@ -39,3 +39,20 @@ def test_coldstart_benchmark_runs(tmp_path):
     res = json.loads((tmp_path / "coldstart.json").read_text())
     assert res["whole process: python -m scoresong.cli predict"]["median"] > 0
     assert res["predicted with"] == "inference form" and not res["sklearn imported"]
+
+
+def test_media_benchmark_runs(tmp_path):
+    """Seconds-long files: checks the script end to end (encoding, the .m4a hot path, the
+    memory figures and their decomposition), not the figures."""
+    src = ROOT / "tests" / "data" / "score_hyperrogue-hr3-jungle.ogg"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_media.py"), str(src),
+                        "--long-minutes", "1", "--short-minutes", "0.5", "--repeat", "1",
+                        "--memory-runs", "1", "--out", str(tmp_path)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    res = json.loads((tmp_path / "media-long-mp4.json").read_text())
+    assert set(res["peak_rss_mb"]) == {"0.5", "1.0"}
+    assert all(len(v) == 1 and v[0] > 0 for v in res["peak_rss_mb"].values())
+    assert all(v >= 0 for v in res["open_rss_mb"].values())
+    assert res["ratio"] > 0 and res["ratio_mmap_threshold_fixed"] > 0
+    assert (tmp_path / "media-long-mp4.md").read_text().startswith("# Media files through FFmpeg")
