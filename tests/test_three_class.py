@@ -209,6 +209,13 @@ def test_three_class_rule_broadcasts_per_item_thresholds_and_rejects_nan():
         three_class_labels(q, s, threshold=t[:3], presence_threshold=0.3)
     with pytest.raises(ValueError, match="NaN"):
         three_class_labels([0.2, np.nan], [0.5, 0.5], threshold=0.1, presence_threshold=0.3)
+    with pytest.raises(ValueError, match="NaN"):
+        three_class_labels([0.2, 0.3], [0.5, 0.5], threshold=np.nan, presence_threshold=0.3)
+    with pytest.raises(ValueError, match="NaN"):
+        three_class_labels([0.2, 0.3], [0.5, 0.5], threshold=0.1, presence_threshold=[0.3, np.nan])
+    m = load_model(scoresong.model.default_model_path())
+    with pytest.raises(ValueError, match="NaN"):   # the two-class path too
+        m.labels([0.2], [np.nan], classes=("score", "song"))
 
 
 def test_evaluate_with_a_threshold_labels_as_predict_does(model3, corpus3, monkeypatch):
@@ -237,7 +244,11 @@ def test_evaluate_with_a_threshold_labels_as_predict_does(model3, corpus3, monke
         # The report says which prior weighed the music verdict.
         from scoresong.report import report_markdown
         assert rep["cv3"]["song_prior"] == pytest.approx(m.threshold)
-        assert f"model's own song prior ({m.threshold:.3f})" in report_markdown(rep)
+        md = report_markdown(rep)
+        assert f"The song threshold is overridden here ({thr:.3f}): it moves score against song only" in md
+        assert f"model's own song prior ({m.threshold:.3f})" in md
+        assert f"(the model's song prior, {m.threshold:.3f}, among music)" in md
+        assert f"{thr} (overridden; the model's is {m.threshold})" in md
 
 
 # --- predict, batch, explain -----------------------------------------------------------------

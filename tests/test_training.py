@@ -263,7 +263,7 @@ def test_report_markdown_has_every_part():
              "| b | 2 | 50.0% |", "### Per source", "### Per group (held out together)",
              "### Folds", "- fold 0: held out g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10, g11 …; "
              "inner choice logreg ({'logreg': 0.9})", "### Most confidently wrong",
-             "- `f3.wav` (b, true score): P(song) = 0.9", "## Files that failed", "- bad49.wav: corrupt",
+             "- `f3.wav` (b, true score): P(song | music) = 0.9", "## Files that failed", "- bad49.wav: corrupt",
              "- … and 2 more (all in the `.json`)"]
     at = [md.find(x) for x in parts]
     assert -1 not in at, [x for x, a in zip(parts, at) if a < 0]

@@ -223,7 +223,10 @@ class Model:
         pthr = self.presence_threshold if presence_threshold is None else float(presence_threshold)
         if self.three_class and tuple(classes or self.classes) != ("score", "song"):
             return three_class_labels(q, s, threshold=thr, presence_threshold=pthr, song_prior=self.threshold)
-        return np.where(np.asarray(s) >= thr, "song", "score").astype(object)
+        s = np.asarray(s, dtype=float)
+        if np.isnan(s).any() or np.isnan(thr):
+            raise ValueError("labels: P(song | music) and the threshold must not be NaN")
+        return np.where(s >= thr, "song", "score").astype(object)
 
     def song_probability(self, X: np.ndarray) -> np.ndarray:
         """P(song) for each row of ``X`` (file feature vectors): ``(1 - q) s``; for a
@@ -267,8 +270,8 @@ def three_class_labels(q, s, *, threshold, presence_threshold, song_prior=None) 
     Raises
     ------
     ValueError
-        If ``q`` or ``s`` holds NaN (a missing probability has no label), or the inputs do
-        not broadcast.
+        If any input holds NaN (a missing probability has no label), or the inputs do not
+        broadcast.
 
     Examples
     --------
@@ -282,6 +285,8 @@ def three_class_labels(q, s, *, threshold, presence_threshold, song_prior=None) 
         np.asarray(presence_threshold, dtype=float))
     if np.isnan(q).any() or np.isnan(s).any():
         raise ValueError("three_class_labels: P(no_music) and P(song | music) must not be NaN")
+    if np.isnan(t).any() or np.isnan(tm).any() or np.isnan(pt).any():
+        raise ValueError("three_class_labels: thresholds and song_prior must not be NaN")
     q, s = np.clip(q, 0.0, 1.0), np.clip(s, 0.0, 1.0)
     tm, pt = np.clip(tm, 1e-9, 1 - 1e-9), np.clip(pt, 1e-9, 1 - 1e-9)
     clear = np.maximum(s / tm, (1 - s) / (1 - tm))  # the better music label against its prior

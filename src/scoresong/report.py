@@ -222,7 +222,7 @@ def plot_report(report: dict, png) -> Path:
         for c in curve:
             ax[0].annotate(str(c["n"]), (c["mean_p_song"], c["share_song"]), fontsize=7,
                            textcoords="offset points", xytext=(3, -9))
-    ax[0].set(xlabel="predicted P(song)", ylabel="observed share of songs", xlim=(0, 1), ylim=(0, 1),
+    ax[0].set(xlabel="predicted P(song | music)", ylabel="observed share of songs", xlim=(0, 1), ylim=(0, 1),
               title="Calibration (items per bin)")
     ax[0].legend(loc="upper left", fontsize=8)
     cm = np.asarray(cv["confusion_matrix"]["rows_true_cols_pred"])
@@ -311,7 +311,10 @@ def _md_metrics(report: dict, cv: dict) -> list[str]:
                   "song prior, the balanced-error rule; the model written uses the prior of all "
                   "training data).", ""]
     else:
-        lines += [f"Threshold on calibrated P(song | music): {cv['threshold']} (the model's).", ""]
+        own = cv.get("model_threshold")
+        whose = ("the model's" if own is None or own == cv["threshold"]
+                 else f"overridden; the model's is {own}")
+        lines += [f"Threshold on calibrated P(song | music): {cv['threshold']} ({whose}).", ""]
     return lines + [
         "| metric | value |", "|---|---|",
         f"| items | {cv['n']} |",
@@ -352,7 +355,7 @@ def _md_threshold(half: dict | None) -> list[str]:
 def _md_calibration(curve: list[dict] | None) -> list[str]:
     if not curve:
         return []
-    return (["### Calibration", "", "| P(song) bin | items | mean predicted | observed share of songs |",
+    return (["### Calibration", "", "| P(song \\| music) bin | items | mean predicted | observed share of songs |",
              "|---|---:|---:|---:|"]
             + [f"| {c['lo']:.1f}–{c['hi']:.1f} | {c['n']} | {c['mean_p_song']:.3f} | "
                f"{c['share_song']:.3f} |" for c in curve]
@@ -366,7 +369,7 @@ def _md_breakdowns(cv: dict) -> list[str]:
                        ("Per group (held out together)", "per_group")):
         if key not in cv:
             continue
-        lines += [f"### {title}", "", "| | n | accuracy | balanced acc. vs all songs | mean P(song) |",
+        lines += [f"### {title}", "", "| | n | accuracy | balanced acc. vs all songs | mean P(song \\| music) |",
                   "|---|---|---|---|---|"]
         for k, d in cv[key].items():
             lines.append(f"| {k} | {d['n']} | {_pct(d['accuracy'])} | "
@@ -390,7 +393,7 @@ def _md_folds(folds: list[dict] | None) -> list[str]:
 def _md_most_wrong(wrong: list[dict] | None) -> list[str]:
     lines = ["### Most confidently wrong", ""]
     for w in (wrong or [])[:10]:
-        lines.append(f"- `{w['path']}` ({w['kind']}, true {w['label']}): P(song) = {w['p_song']}")
+        lines.append(f"- `{w['path']}` ({w['kind']}, true {w['label']}): P(song | music) = {w['p_song']}")
     if not wrong:
         lines.append("- none")
     return lines + [""]
@@ -400,15 +403,18 @@ def _md_three_class(c3: dict) -> list[str]:
     """Music or not, and the three-class decision (reports of three-class models)."""
     pr = c3["presence"]
     cm = c3["confusion_matrix"]["rows_true_cols_pred"]
+    prior = c3.get("song_prior", c3.get("threshold"))
+    overridden = c3.get("song_prior") not in (None, c3.get("threshold"))
     lines = ["## Three classes: music or not, then score or song", "",
              "The label whose probability is largest against its prior (the Bayes rule for balanced "
              f"error): P(no_music) over the presence threshold ({_thr_text(c3.get('presence_threshold'))}) "
              "against P(score) and P(song) over the music prior times the score or song prior "
-             f"(the song threshold, {_thr_text(c3.get('threshold'))}, among music); between score and "
-             "song that is `song` when P(song | music) reaches the song threshold. "
-             + ("" if c3.get("song_prior") in (None, c3.get("threshold")) else
-                f"The song threshold is overridden here; the music verdict is still weighed with the "
-                f"model's own song prior ({_thr_text(c3.get('song_prior'))}), as `predict` does. ")
+             f"(the model's song prior, {_thr_text(prior)}, among music); between score and "
+             f"song that is `song` when P(song | music) reaches the song threshold ({_thr_text(c3.get('threshold'))}). "
+             + ("" if not overridden else
+                f"The song threshold is overridden here ({_thr_text(c3.get('threshold'))}): it moves score "
+                f"against song only; whether an item is no_music is still decided with the model's own "
+                f"song prior ({_thr_text(prior)}) weighing how clear the music verdict is, as `predict` does. ")
              + "The score/song figures above are the song part alone, on the music items.", "",
              "| metric | value |", "|---|---|",
              f"| items | {c3['n']} |",

@@ -487,7 +487,7 @@ def evaluate(model, corpus, *, groups=None, label_map=None, n_jobs: int = 1, cac
     if music.any():
         md = data.subset(music)
         res, per_group = _metrics(md, s[music], thr)
-        report["cv"] = {**res, "per_group": per_group, "folds": []}
+        report["cv"] = {**res, "per_group": per_group, "folds": [], "model_threshold": m.threshold}
     if m.three_class:
         c3 = evaluate_three_class(data.y, q, s, threshold=thr, presence_threshold=m.presence_threshold,
                                   song_prior=m.threshold, kinds=data.kinds,
