@@ -494,7 +494,9 @@ def report_markdown(report: dict) -> str:
     lines = ["# Leave-one-generator-out evaluation", "", DESCRIPTION, ""]
     s = report.get("settings", {})
     if s:
-        lines += [f"Corpus `{s.get('corpus')}`: {s.get('n_used')} items ({s.get('n_failed', 0)} failed "
+        flag = (" with `--dialogue-over-score` (the no_music manifest's dialogue-over-score rows "
+                "added as score)") if s.get("dialogue_over_score") else ""
+        lines += [f"Corpus `{s.get('corpus')}`{flag}: {s.get('n_used')} items ({s.get('n_failed', 0)} failed "
                   f"extraction); estimator `{s.get('estimator')}`, calibration `{s.get('calibration')}`; "
                   f"threshold: {report['threshold_rule']}; {len(report['folds'])} fits; songs trained on: "
                   f"{s.get('train_generators', 'all')} (any other generator is only ever tested). Recall and "

@@ -256,6 +256,7 @@ def test_dialogue_over_score_adds_only_the_score_under_speech_rows(tmp_path, mon
     rep = ge.evaluate_corpus(root, model=model, n_jobs=1, dialogue_over_score=True, **QUIET)
     assert len(seen["kinds"]) == y.size + 10 and seen["kinds"][-10:] == ["score_under_speech"] * 10
     assert "no_music_speech" not in seen["kinds"] and rep["settings"]["dialogue_over_score"] is True
+    assert "with `--dialogue-over-score`" in ge.report_markdown(rep)
     # Tested as score in the folds of their cells: every one of them, once per generator there.
     tested = sum(g["score_fpr_by_kind"].get("score_under_speech", {}).get("n", 0) for g in rep["generators"].values())
     expected = sum(sum(1 for k in range(10) if cell_names[k % len(cell_names)] in g["cells"])
