@@ -142,8 +142,9 @@ def markdown(report: dict) -> str:
          "lies over music it often says speech; our label policy calls those stretches (`dialogue_score`) "
          "score. The row *without dialogue over score* compares the two where both claim to answer.",
          "Seconds per hour: each tool alone on this machine, after one untimed warm-up call each "
-         "(inaSpeechSegmenter from its own 16 kHz features, its ffmpeg conversion not counted; "
-         "scoresong from the WAV file, decoding included).",
+         "(both from reading the 16 kHz WAV file: inaSpeechSegmenter's time includes computing its "
+         "features, and leaves out the ffmpeg conversion its front end normally runs, not needed "
+         "for these files).",
          "Boundary F compares each tool's output as a user gets it: our timeline's segments are "
          "smoothed by its three-state model and their changes moved to a nearby silent gap or change "
          "of evidence; inaSpeechSegmenter's are used as it "

@@ -8,12 +8,15 @@
 2. Writes a 10-minute and a ``--long-minutes`` MP4 (a small H.264 video track and an AAC
    track, the audio looping SOURCE_AUDIO), streaming so the files never sit in memory, and
    measures the peak RSS of ``scoresong.predict`` on each in a fresh process: memory must
-   not grow with the length of a film. Two more figures per file say where growth comes
-   from: the RSS that opening the file with FFmpeg adds (its demuxer reads the MP4's whole
-   sample table into an index, about 28 bytes per AAC packet), and the peak with glibc's
-   mmap threshold fixed (``MALLOC_MMAP_THRESHOLD_``; by default glibc raises it after a large
-   block is freed, such as that index while it grows, and later buffers then stay in the
-   heap: the peak varies by run).
+   not grow with the length of a film. More figures per file say where growth comes from:
+   the RSS that ``av.open`` adds (a fixed cost, plus FFmpeg's index: the MP4 demuxer reads
+   the whole sample table into an entry per packet, so the long file's excess over the short
+   one is the index of its extra packets), the same with the demuxer options that might
+   avoid it (``ignore_editlist``, ``advanced_editlist=0``, ``fflags=ignidx``), and the peak
+   with glibc's mmap threshold fixed (``MALLOC_MMAP_THRESHOLD_``; by default glibc raises it
+   after a large block is freed, such as that index while it grows, and later buffers then
+   stay in the heap: the peak varies by run). The default runs drop any ``MALLOC_*``
+   variable of the caller's environment.
 
 Results are printed as Markdown and written to ``benchmarks/results/media-*.md|json``.
 """
@@ -90,14 +93,27 @@ def write_media(path: Path, audio_2ch: np.ndarray, rate: int, minutes: float, *,
     return path
 
 
-def open_rss_mb(path) -> float:
-    """RSS (MB) that opening ``path`` with PyAV adds in a fresh process (after importing it)."""
+#: Demuxer options tried against the index's memory (``av.open(..., options=...)``).
+OPEN_OPTIONS = {"default": {}, "ignore_editlist=1": {"ignore_editlist": "1"},
+                "advanced_editlist=0": {"advanced_editlist": "0"}, "fflags=ignidx": {"fflags": "ignidx"}}
+
+
+def open_rss_mb(path, options: dict | None = None) -> float:
+    """RSS (MB) that opening ``path`` with PyAV adds in a fresh process (after importing it),
+    and the packet count of its streams (``(mb, packets)``)."""
     code = ("import av\n"
             "def rss():\n"
             "    return int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])\n"
-            f"a = rss(); c = av.open({str(path)!r}); print((rss() - a) / 1024)")
+            f"a = rss(); c = av.open({str(path)!r}, options={dict(options or {})!r}); "
+            "print((rss() - a) / 1024, sum(s.frames for s in c.streams))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(r.stdout.strip().splitlines()[-1])
+    mb, packets = r.stdout.strip().splitlines()[-1].split()
+    return float(mb), int(packets)
+
+
+def default_env() -> dict:
+    """This environment without glibc's ``MALLOC_*`` tunables (the 'default allocator' runs)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
 
 
 def main(argv=None) -> int:
@@ -132,8 +148,8 @@ def main(argv=None) -> int:
     bench_hotpath.main([str(m4a), "--repeat", str(a.repeat), "--long-minutes", "0", "--no-naive",
                         "--out", str(a.out)] + (["--load-max", str(a.load_max)] if a.load_max else []))
 
-    mem, secs, sizes, loads, fixed, index = {}, {}, {}, {}, {}, {}
-    fixed_env = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
+    mem, secs, sizes, loads, fixed, opened, packets = {}, {}, {}, {}, {}, {}, {}
+    fixed_env = {**default_env(), "MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
     for minutes in (a.short_minutes, a.long_minutes):
         p = encoded(tmp / f"film-{minutes:g}min.mp4", sig, rate, minutes, fmt="mp4", video=True)
         sizes[minutes] = p.stat().st_size / 1e6
@@ -143,46 +159,65 @@ def main(argv=None) -> int:
         runs, t_best = [], None
         for _ in range(a.memory_runs):
             t0 = time.perf_counter()
-            runs.append(bench_hotpath.peak_rss_mb(code))
+            runs.append(bench_hotpath.peak_rss_mb(code, env=default_env(), replace_env=True))
             t = time.perf_counter() - t0
             t_best = t if t_best is None else min(t_best, t)
         mem[minutes], secs[minutes] = runs, t_best
-        fixed[minutes] = [bench_hotpath.peak_rss_mb(code, env=fixed_env) for _ in range(a.memory_runs)]
-        index[minutes] = open_rss_mb(p)
+        fixed[minutes] = [bench_hotpath.peak_rss_mb(code, env=fixed_env, replace_env=True)
+                          for _ in range(a.memory_runs)]
+        opened[minutes] = {}
+        for name, opts in OPEN_OPTIONS.items():
+            opened[minutes][name], packets[minutes] = open_rss_mb(p, opts)
         if a.keep is None:
             p.unlink()
     lo, hi = a.short_minutes, a.long_minutes
     ratios = [x / y for x in mem[hi] for y in mem[lo]]
     ratio = float(np.median(mem[hi]) / np.median(mem[lo]))
     ratio_fixed = float(np.median(fixed[hi]) / np.median(fixed[lo]))
+    growth = float(np.median(mem[hi]) - np.median(mem[lo]))
     growth_fixed = float(np.median(fixed[hi]) - np.median(fixed[lo]))
-    growth_index = index[hi] - index[lo]
+    growth_pairs = [x - y for x in mem[hi] for y in mem[lo]]
+    growth_index = opened[hi]["default"] - opened[lo]["default"]
+    extra_packets = packets[hi] - packets[lo]
     lines = ["# Media files through FFmpeg: memory on a long video", "",
              f"- machine: {bench_hotpath.machine()}", f"- {time.strftime('%Y-%m-%d')}",
-             f"- {a.memory_runs} fresh processes per figure (median, min-max)", "",
-             "| MP4 (H.264 video + AAC stereo 44.1 kHz) | size MB | peak RSS MB | peak RSS MB, mmap threshold fixed | RSS added by opening the file (FFmpeg's index) MB | best seconds (incl. process start) | × real time | load average |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             f"- {a.memory_runs} fresh processes per peak figure (median, min-max)", "",
+             "| MP4 (H.264 video + AAC stereo 44.1 kHz) | size MB | packets | peak RSS MB | peak RSS MB, "
+             "mmap threshold fixed | RSS added by `av.open` MB (fixed cost + index) | best seconds "
+             "(incl. process start) | × real time | load average |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
     def spread(v):
         return f"{np.median(v):.0f} ({min(v):.0f}-{max(v):.0f})"
 
     for minutes in (lo, hi):
-        lines.append(f"| {minutes:g} minutes | {sizes[minutes]:.0f} | {spread(mem[minutes])} | "
-                     f"{spread(fixed[minutes])} | {index[minutes]:.1f} | {secs[minutes]:.1f} | "
+        lines.append(f"| {minutes:g} minutes | {sizes[minutes]:.0f} | {packets[minutes]} | {spread(mem[minutes])} | "
+                     f"{spread(fixed[minutes])} | {opened[minutes]['default']:.1f} | {secs[minutes]:.1f} | "
                      f"{minutes * 60 / secs[minutes]:.0f} | {loads[minutes]:.1f} |")
     lines += ["", f"Peak memory, {hi:g} min / {lo:g} min: **{ratio:.3f}** (medians; every pair of "
-              f"runs: {min(ratios):.3f}-{max(ratios):.3f}).",
-              f"With the mmap threshold fixed: {ratio_fixed:.3f}, a growth of {growth_fixed:.1f} MB, "
-              f"of which opening the file accounts for {growth_index:.1f} MB."]
+              f"runs: {min(ratios):.3f}-{max(ratios):.3f}); growth {growth:.1f} MB at the medians "
+              f"({min(growth_pairs):.1f} to {max(growth_pairs):.1f} over pairs of runs).",
+              f"With the mmap threshold fixed: {ratio_fixed:.3f}, a growth of {growth_fixed:.1f} MB. "
+              f"Of it, `av.open` of the long file adds {growth_index:.1f} MB more than of the short one: "
+              f"the index of its {extra_packets} extra packets, "
+              f"{growth_index * 1048576 / max(extra_packets, 1):.0f} B each.", "",
+              "| `av.open` option | RSS added, " + " | RSS added, ".join(f"{m:g} min" for m in (lo, hi)) + " |",
+              "|---|---:|---:|"]
+    for name in OPEN_OPTIONS:
+        lines.append(f"| {name} | " + " | ".join(f"{opened[m][name]:.1f}" for m in (lo, hi)) + " |")
     text = "\n".join(lines) + "\n"
     print(text)
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "media-long-mp4.md").write_text(text)
     (a.out / "media-long-mp4.json").write_text(json.dumps(
-        {"machine": bench_hotpath.machine(), "peak_rss_mb": mem, "peak_rss_mb_mmap_threshold_fixed": fixed,
-         "open_rss_mb": index, "seconds": secs, "size_mb": sizes, "load_average": loads,
-         "ratio": ratio, "ratio_pairs": [min(ratios), max(ratios)], "ratio_mmap_threshold_fixed": ratio_fixed,
-         "growth_mb_mmap_threshold_fixed": growth_fixed, "growth_mb_open": growth_index}, indent=1))
+        {"machine": bench_hotpath.machine(), "date": time.strftime("%Y-%m-%d"),
+         **{k: {f"{m:g}": v[m] for m in v} for k, v in (
+             ("peak_rss_mb", mem), ("peak_rss_mb_mmap_threshold_fixed", fixed), ("open_rss_mb", opened),
+             ("packets", packets), ("seconds", secs), ("size_mb", sizes), ("load_average", loads))},
+         "ratio": ratio, "ratio_pairs": [min(ratios), max(ratios)], "growth_mb": growth,
+         "growth_mb_pairs": [min(growth_pairs), max(growth_pairs)], "ratio_mmap_threshold_fixed": ratio_fixed,
+         "growth_mb_mmap_threshold_fixed": growth_fixed, "growth_mb_open": growth_index,
+         "extra_packets": extra_packets}, indent=1))
     return 0
 
 

@@ -51,8 +51,14 @@ def test_media_benchmark_runs(tmp_path):
                        capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     res = json.loads((tmp_path / "media-long-mp4.json").read_text())
-    assert set(res["peak_rss_mb"]) == {"0.5", "1.0"}
-    assert all(len(v) == 1 and v[0] > 0 for v in res["peak_rss_mb"].values())
-    assert all(v >= 0 for v in res["open_rss_mb"].values())
-    assert res["ratio"] > 0 and res["ratio_mmap_threshold_fixed"] > 0
-    assert (tmp_path / "media-long-mp4.md").read_text().startswith("# Media files through FFmpeg")
+    for key in ("peak_rss_mb", "peak_rss_mb_mmap_threshold_fixed"):
+        assert set(res[key]) == {"0.5", "1"}
+        assert all(len(v) == 1 and v[0] > 0 for v in res[key].values())
+    assert set(res["open_rss_mb"]["1"]) == {"default", "ignore_editlist=1", "advanced_editlist=0", "fflags=ignidx"}
+    assert res["packets"]["1"] > res["packets"]["0.5"] > 0
+    assert res["extra_packets"] == res["packets"]["1"] - res["packets"]["0.5"]
+    assert res["ratio"] > 0 and res["ratio_mmap_threshold_fixed"] > 0 and "growth_mb_open" in res
+    md = (tmp_path / "media-long-mp4.md").read_text()
+    assert md.startswith("# Media files through FFmpeg")
+    assert "| 0.5 minutes |" in md and "| 1 minutes |" in md
+    assert "With the mmap threshold fixed" in md and "| fflags=ignidx |" in md
