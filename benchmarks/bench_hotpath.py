@@ -91,17 +91,16 @@ def describe(path) -> str:
         return f"{i.format}/{i.subtype} (FFmpeg)"
 
 
-def peak_rss_mb(code: str, *, env: dict | None = None, replace_env: bool = False) -> float:
+def peak_rss_mb(code: str, *, env: dict | None = None) -> float:
     """Peak RSS (MB) of a fresh Python process running ``code``.
 
     Read from VmHWM in /proc/self/status, which belongs to the new process image:
     getrusage's ru_maxrss is not usable here, as Linux carries the forking parent's peak
-    into the child across exec. ``env``: variables added to this process's environment (or,
-    with ``replace_env``, the child's whole environment).
+    into the child across exec. ``env``: the child's environment (default: this one's).
     """
     r = subprocess.run([sys.executable, "-c", code + "\nprint(open('/proc/self/status').read()"
                         ".split('VmHWM:')[1].split()[0])"], capture_output=True, text=True, check=True,
-                       env=None if env is None else (dict(env) if replace_env else {**os.environ, **env}))
+                       env=env)
     return int(r.stdout.strip().splitlines()[-1]) / 1024
 
 

@@ -98,7 +98,7 @@ OPEN_OPTIONS = {"default": {}, "ignore_editlist=1": {"ignore_editlist": "1"},
                 "advanced_editlist=0": {"advanced_editlist": "0"}, "fflags=ignidx": {"fflags": "ignidx"}}
 
 
-def open_rss_mb(path, options: dict | None = None) -> float:
+def open_rss_mb(path, options: dict | None = None) -> tuple[float, int]:
     """RSS (MB) that opening ``path`` with PyAV adds in a fresh process (after importing it),
     and the packet count of its streams (``(mb, packets)``)."""
     code = ("import av\n"
@@ -159,11 +159,11 @@ def main(argv=None) -> int:
         runs, t_best = [], None
         for _ in range(a.memory_runs):
             t0 = time.perf_counter()
-            runs.append(bench_hotpath.peak_rss_mb(code, env=default_env(), replace_env=True))
+            runs.append(bench_hotpath.peak_rss_mb(code, env=default_env()))
             t = time.perf_counter() - t0
             t_best = t if t_best is None else min(t_best, t)
         mem[minutes], secs[minutes] = runs, t_best
-        fixed[minutes] = [bench_hotpath.peak_rss_mb(code, env=fixed_env, replace_env=True)
+        fixed[minutes] = [bench_hotpath.peak_rss_mb(code, env=fixed_env)
                           for _ in range(a.memory_runs)]
         opened[minutes] = {}
         for name, opts in OPEN_OPTIONS.items():

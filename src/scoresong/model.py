@@ -224,8 +224,7 @@ class Model:
         if self.three_class and tuple(classes or self.classes) != ("score", "song"):
             return three_class_labels(q, s, threshold=thr, presence_threshold=pthr, song_prior=self.threshold)
         s = np.asarray(s, dtype=float)
-        if np.isnan(s).any() or np.isnan(thr):
-            raise ValueError("labels: P(song | music) and the threshold must not be NaN")
+        _refuse_nan("labels", s=s, threshold=thr)
         return np.where(s >= thr, "song", "score").astype(object)
 
     def song_probability(self, X: np.ndarray) -> np.ndarray:
@@ -233,6 +232,13 @@ class Model:
         two-class model (``q = 0``), P(song | music) as always."""
         q, s = self.parts(X)
         return (1.0 - q) * s
+
+
+def _refuse_nan(who: str, **values) -> None:
+    """A missing probability or threshold has no label: raise naming the inputs that hold NaN."""
+    bad = [k for k, v in values.items() if np.isnan(v).any()]
+    if bad:
+        raise ValueError(f"{who}: {', '.join(bad)} must not be NaN")
 
 
 def three_class_labels(q, s, *, threshold, presence_threshold, song_prior=None) -> np.ndarray:
@@ -283,10 +289,7 @@ def three_class_labels(q, s, *, threshold, presence_threshold, song_prior=None) 
         np.asarray(q, dtype=float), np.asarray(s, dtype=float), np.asarray(threshold, dtype=float),
         np.asarray(threshold if song_prior is None else song_prior, dtype=float),
         np.asarray(presence_threshold, dtype=float))
-    if np.isnan(q).any() or np.isnan(s).any():
-        raise ValueError("three_class_labels: P(no_music) and P(song | music) must not be NaN")
-    if np.isnan(t).any() or np.isnan(tm).any() or np.isnan(pt).any():
-        raise ValueError("three_class_labels: thresholds and song_prior must not be NaN")
+    _refuse_nan("three_class_labels", q=q, s=s, threshold=t, song_prior=tm, presence_threshold=pt)
     q, s = np.clip(q, 0.0, 1.0), np.clip(s, 0.0, 1.0)
     tm, pt = np.clip(tm, 1e-9, 1 - 1e-9), np.clip(pt, 1e-9, 1 - 1e-9)
     clear = np.maximum(s / tm, (1 - s) / (1 - tm))  # the better music label against its prior
