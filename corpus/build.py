@@ -716,6 +716,10 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 0,
 
     # Workers must find make_clips by its module name, also when run as ``python -m``.
     from corpus.build import make_clips as _make_clips
+    from corpus.numba_cache import warm_librosa_cache
+
+    if specs_by_voice:
+        warm_librosa_cache(log=log)   # workers must not race to compile librosa (numba#10128)
 
     batches = []
     for specs in specs_by_voice.values():

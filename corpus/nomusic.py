@@ -170,6 +170,9 @@ def screen(out: Path, rels: list[str], jobs: int) -> dict[str, dict]:
         from joblib import Parallel, delayed
 
         log(f"  pitch screen of {len(todo)} sounds ...")
+        from corpus.numba_cache import warm_librosa_cache
+
+        warm_librosa_cache(log=log)   # workers must not race to compile librosa (numba#10128)
         res = Parallel(n_jobs=jobs)(delayed(pitch_profile)(str(out / r)) for r in todo)
         for r, p in zip(todo, res):
             cache[r] = dict(p, key=key[r])
@@ -873,6 +876,10 @@ def run(out: Path, units: list[dict], *, group_of, voice_meta: dict, jobs: int, 
     from tqdm import tqdm
 
     from corpus.nomusic import render_batch as _render   # importable by the workers
+    from corpus.numba_cache import warm_librosa_cache
+
+    if units:
+        warm_librosa_cache(log=log)   # workers must not race to compile librosa (numba#10128)
 
     by_key = defaultdict(list)
     for u in units:
