@@ -90,3 +90,38 @@ def test_evaluating_on_files_that_all_fail_is_one_error_line(tmp_path, capsys):
 def test_a_timeline_setting_out_of_range_is_one_error_line(wav, capsys):
     assert cli.main(["timeline", str(wav), "--switch", "1.5"]) == 1
     assert "error: timeline: switch must be a probability strictly between 0 and 1" in capsys.readouterr().err
+
+
+def test_every_error_and_warning_class_is_exported_at_top_level():
+    """A user catches what the library raises without knowing which module raises it:
+    every exception and warning class defined in scoresong is ``scoresong.<Name>`` and in
+    ``__all__``. The classes are found by walking the package, so a new one must be exported
+    for this to pass. The lazy ones (timeline, inference forms, estimator) keep
+    ``import scoresong`` from importing their modules."""
+    import importlib
+    import inspect
+    import pkgutil
+    import subprocess
+    import sys
+
+    import scoresong
+
+    found = {}
+    for mod in pkgutil.walk_packages(scoresong.__path__, "scoresong."):
+        if mod.name.startswith("scoresong.cli") or mod.name.endswith("__main__"):
+            continue
+        m = importlib.import_module(mod.name)
+        for name, obj in vars(m).items():
+            if (inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == m.__name__
+                    and not name.startswith("_")):
+                found[name] = obj
+    assert len(found) >= 20, sorted(found)
+    missing = sorted(n for n in found if n not in scoresong.__all__)
+    assert not missing, f"not in scoresong.__all__: {missing}"
+    assert all(getattr(scoresong, n) is cls for n, cls in found.items())
+    code = ("import sys, scoresong\n"
+            "bad = [m for m in ('scoresong.segmentation', 'scoresong.inference', 'scoresong.training', 'sklearn')"
+            " if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

@@ -15,7 +15,7 @@ import scoresong
 from scoresong import training
 from scoresong import cli
 from scoresong.cache import extract_items
-from scoresong.dataset import read_corpus
+from scoresong.dataset import CorpusError, read_corpus
 from scoresong.report import calibration_curve, evaluate_predictions
 from scoresong.training import balanced_threshold, nested_cv, train
 
@@ -91,6 +91,32 @@ def test_reads_the_corpus_builders_manifest(tmp_path):
     assert (b.source, b.start_s, b.duration_s) == ("x-music", 0.0, None)
     assert a.path == str(tmp_path / "pkgs/a.ogg")
 
+
+
+@pytest.mark.parametrize("column, value", [("weight", "-1"), ("weight", "nan"), ("weight", "inf"),
+                                           ("start_s", "-0.5"), ("start_s", "nan"),
+                                           ("duration_s", "0"), ("duration_s", "-3"), ("duration_s", "inf")])
+def test_manifest_refuses_out_of_range_numbers_naming_the_line(tmp_path, column, value):
+    """A NaN weight or a negative start used to pass through to training (or the decoder);
+    each is a CorpusError (still a ValueError) naming the manifest, its line and the column."""
+    rows = [{"path": "a.wav", "label": "score", column: ""}, {"path": "b.wav", "label": "song", column: value}]
+    m = _manifest(tmp_path / "m.csv", rows)
+    with pytest.raises(CorpusError, match=rf"m\.csv:3: column '{column}' must be") as info:
+        read_corpus(m)
+    assert isinstance(info.value, ValueError)
+
+
+def test_manifest_encoding_bom_accepted_other_bytes_refused(tmp_path):
+    """A spreadsheet's "CSV UTF-8" starts with a byte-order mark: read as if absent. A manifest
+    in another encoding is a CorpusError naming the file, not a UnicodeDecodeError."""
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfpath,label\na.wav,score\n")
+    assert [i.label for i in read_corpus(bom)] == ["score"]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("path,label\nmusique/\u00e9t\u00e9.wav,score\n".encode("latin-1"))
+    with pytest.raises(CorpusError, match=r"latin\.csv: not a UTF-8 CSV manifest"):
+        read_corpus(latin)
+    assert scoresong.CorpusError is CorpusError is training.CorpusError
 
 # --- feature cache -----------------------------------------------------------------------
 

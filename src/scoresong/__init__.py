@@ -7,27 +7,33 @@ Prediction(path='cue.ogg', label='score', probability=0.031, duration=212.4, mod
 
 __version__ = "0.1.0"
 
-from .audio import (AudioError, AudioFileNotFoundError, CorruptAudioError, EmptyAudioError,  # noqa: E402
-                    NoAudioStreamError, NonFiniteAudioError, NotAudioError, SilentAudioError, TooShortAudioError,
+from .audio import (AudioError, AudioFileNotFoundError, CorruptAudioError, DecoderWarning,  # noqa: E402
+                    EmptyAudioError, NoAudioStreamError, NonFiniteAudioError, NotAudioError, SilentAudioError, TooShortAudioError,
                     UnreadableAudioError, UnsupportedAudioError)
-from .features import FEATURE_SCHEMA_VERSION, Features, extract_features  # noqa: E402
+from .dataset import CorpusError  # noqa: E402
+from .features import FEATURE_SCHEMA_VERSION, Features, NonFiniteFeatureWarning, extract_features  # noqa: E402
 from .model import (ModelError, ModelIntegrityError, ModelSchemaError,  # noqa: E402
                     UnsafeModelError, load_model)
 from .prediction import Prediction, PredictionFailure, predict, predict_many, predict_proba  # noqa: E402
 
 
-def __getattr__(name):
-    # ScoreSongClassifier needs scikit-learn (about a second to import): imported when first
-    # asked for, so that `import scoresong` and a prediction never load it.
-    if name == "ScoreSongClassifier":
-        from .estimator import ScoreSongClassifier
+#: Names imported when first asked for, so that `import scoresong` and a prediction never load
+#: their modules: ScoreSongClassifier needs scikit-learn (about a second to import); the
+#: timeline's and the inference forms' errors live beside the code that raises them.
+_LAZY = {"ScoreSongClassifier": "estimator", "TimelineSettingError": "segmentation",
+         "InferenceFormError": "inference", "PickledDataError": "inference"}
 
-        return ScoreSongClassifier
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | {"ScoreSongClassifier"})
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def train(corpus, **kwargs):
@@ -75,4 +81,6 @@ __all__ = [
     "CorruptAudioError", "EmptyAudioError", "TooShortAudioError", "SilentAudioError",
     "NonFiniteAudioError", "UnsupportedAudioError", "NoAudioStreamError",
     "ModelError", "ModelIntegrityError", "ModelSchemaError", "UnsafeModelError",
+    "InferenceFormError", "PickledDataError", "CorpusError", "TimelineSettingError",
+    "DecoderWarning", "NonFiniteFeatureWarning",
 ]

@@ -315,7 +315,7 @@ def _input_errors() -> tuple[type[Exception], ...]:
     from .inference import InferenceFormError
     from .model import ModelError
     from .segmentation import TimelineSettingError
-    from .training import CorpusError
+    from .dataset import CorpusError
 
     return (AudioError, ModelError, InferenceFormError, CorpusError, TimelineSettingError,
             FileNotFoundError)

@@ -23,12 +23,13 @@ otherwise the item is left out and counted in :attr:`Corpus.ignored`.
 from __future__ import annotations
 
 import csv
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-__all__ = ["Item", "Corpus", "read_corpus", "LABELS", "NO_MUSIC", "ALL_LABELS"]
+__all__ = ["Item", "Corpus", "read_corpus", "CorpusError", "LABELS", "NO_MUSIC", "ALL_LABELS"]
 
 #: The two music labels (what the song model tells apart).
 LABELS = ("score", "song")
@@ -36,6 +37,15 @@ LABELS = ("score", "song")
 NO_MUSIC = "no_music"
 #: Every label a corpus may carry, in the order of a three-class model's columns.
 ALL_LABELS = (NO_MUSIC, "score", "song")
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be read, trained or evaluated on: a manifest without the
+    ``path,label`` columns, a row :func:`read_corpus` refuses (an empty path, a weight that is
+    not a non-negative number), a manifest that is not UTF-8 CSV, a ``label_map`` onto an
+    unknown label; in training, one label missing, too few groups for grouped
+    cross-validation, or no item that could be analysed. A ``ValueError``, so callers that
+    caught that before still do; the message names the file (and line) at fault."""
 
 
 @dataclass(frozen=True)
@@ -110,16 +120,25 @@ def _rows_from_folder(root: Path) -> list[dict]:
 
 
 def _rows_from_manifest(p: Path) -> list[dict]:
+    try:
+        return _read_manifest_rows(p)
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{p}: not a UTF-8 CSV manifest ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise CorpusError(f"{p}: not a readable CSV manifest ({exc})") from None
+
+
+def _read_manifest_rows(p: Path) -> list[dict]:
     rows = []
-    with open(p, newline="") as fh:
+    with open(p, newline="", encoding="utf-8-sig") as fh:  # -sig: a spreadsheet's BOM
         reader = csv.DictReader(fh)
         if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
-            raise ValueError(f"{p}: a manifest needs at least the columns path,label "
+            raise CorpusError(f"{p}: a manifest needs at least the columns path,label "
                              f"(found {reader.fieldnames})")
         for line, r in enumerate(reader, start=2):
             fp = Path(r["path"] or "")
             if not r["path"]:
-                raise ValueError(f"{p}:{line}: empty path")
+                raise CorpusError(f"{p}:{line}: empty path")
             if not fp.is_absolute():
                 fp = p.parent / fp
             r = {k: (v or "").strip() for k, v in r.items() if k is not None}
@@ -137,7 +156,7 @@ def _float(r: dict, key: str, default, where: str):
     try:
         return float(v)
     except ValueError:
-        raise ValueError(f"{where}: column {key!r} is not a number: {v!r}") from None
+        raise CorpusError(f"{where}: column {key!r} is not a number: {v!r}") from None
 
 
 def read_corpus(corpus, *, groups: str | Callable[[dict], str] | None = None,
@@ -177,11 +196,11 @@ def read_corpus(corpus, *, groups: str | Callable[[dict], str] | None = None,
     rows = _rows_from_folder(p) if layout == "folder" else _rows_from_manifest(p)
     lmap = {k.lower(): v.lower() for k, v in (label_map or {}).items()}
     if bad := set(lmap.values()) - set(ALL_LABELS):
-        raise ValueError(f"label_map must map onto {ALL_LABELS}, got {sorted(bad)}")
+        raise CorpusError(f"label_map must map onto {ALL_LABELS}, got {sorted(bad)}")
     if groups is None:
         groups = "folder" if layout == "folder" else ("group" if rows and "group" in rows[0] else "file")
     if isinstance(groups, str) and rows and groups not in rows[0]:
-        raise ValueError(f"{p}: no column {groups!r} to group by; columns: "
+        raise CorpusError(f"{p}: no column {groups!r} to group by; columns: "
                          f"{sorted(k for k in rows[0] if not k.startswith('_'))}")
     items, ignored = [], Counter()
     for r in rows:
@@ -194,12 +213,16 @@ def read_corpus(corpus, *, groups: str | Callable[[dict], str] | None = None,
             continue
         group = groups(r) if callable(groups) else r[groups]
         weight = _float(r, "weight", 1.0, where)
-        if weight < 0:
-            raise ValueError(f"{where}: negative weight {weight}")
+        start_s = _float(r, "start_s", 0.0, where)
+        duration_s = _float(r, "duration_s", None, where)
+        for key, v, ok in (("weight", weight, "a finite number >= 0"),
+                           ("start_s", start_s, "a finite number >= 0"),
+                           ("duration_s", duration_s, "a finite number > 0")):
+            if v is not None and not (math.isfinite(v) and (v > 0 if key == "duration_s" else v >= 0)):
+                raise CorpusError(f"{where}: column {key!r} must be {ok}, got {v}")
         kind = r.get("kind") or (raw if raw.lower() != label else label)
         source = (r.get("source_package") or "").split("+")[-1]
         extra = {k: v for k, v in r.items() if k not in _ITEM_COLUMNS and not k.startswith("_")}
         items.append(Item(r["path"], label, str(group or r["path"]), kind, source,
-                          _float(r, "start_s", 0.0, where), _float(r, "duration_s", None, where),
-                          weight, extra))
+                          start_s, duration_s, weight, extra))
     return Corpus(items, dict(ignored), layout)

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import __version__
 from .cache import extract_items
-from .dataset import ALL_LABELS, LABELS, NO_MUSIC, Corpus, Item, read_corpus
+from .dataset import ALL_LABELS, LABELS, NO_MUSIC, Corpus, CorpusError, Item, read_corpus
 from .estimator import MusicSongClassifier, ScoreSongClassifier
 from .features import FEATURE_SCHEMA_VERSION, feature_names
 from .model import Model, save_model
@@ -31,12 +31,6 @@ __all__ = ["nested_cv", "balanced_threshold", "train", "evaluate", "model_meta",
 
 #: Background rows per class stored with a model for :func:`scoresong.explain`.
 N_REFERENCE = 32
-
-
-class CorpusError(ValueError):
-    """A corpus that cannot be trained or evaluated on: a manifest or ``label_map`` that
-    :func:`~scoresong.dataset.read_corpus` refuses, one label missing, too few groups for
-    grouped cross-validation, or no item that could be analysed."""
 
 
 def _weights(items: list[Item]) -> np.ndarray | None:
@@ -309,10 +303,7 @@ class _Extracted:
 def _read(corpus, *, groups=None, label_map=None, need_both: bool = False, log=None) -> Corpus:
     """Step 1: the labelled items of a corpus (manifest or folders). ``log`` hears which
     labels were left out; ``need_both`` refuses a corpus without both labels (training)."""
-    try:
-        corp = read_corpus(corpus, groups=groups, label_map=label_map)
-    except ValueError as exc:  # read_corpus raises ValueError only for what it refuses
-        raise CorpusError(str(exc)) from exc
+    corp = read_corpus(corpus, groups=groups, label_map=label_map)  # refusals: CorpusError
     if log is not None and corp.ignored:
         log(f"left out (labels other than {ALL_LABELS}; map them with label_map): {corp.ignored}")
     labels = {i.label for i in corp.items}
