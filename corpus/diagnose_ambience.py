@@ -40,27 +40,20 @@ SR = 22050
 N_FFT, HOP = 2048, 512
 
 
-def _stft_db(y: np.ndarray) -> np.ndarray:
-    n = 1 + max(0, (y.size - N_FFT) // HOP)
-    idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n)[:, None]
-    frames = y[idx] * np.hanning(N_FFT).astype(np.float32)
-    return np.abs(np.fft.rfft(frames, axis=1)).astype(np.float32)   # (frames, bins)
+def _magnitude(y: np.ndarray) -> np.ndarray:
+    """|STFT| of ``y``, (frames, bins), Hann window, no padding."""
+    frames = np.lib.stride_tricks.sliding_window_view(y, N_FFT)[::HOP]
+    return np.abs(np.fft.rfft(frames * np.hanning(N_FFT).astype(np.float32), axis=1)).astype(np.float32)
 
 
-def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """P(a positive ranks above a negative), ties half (Mann-Whitney)."""
+def _auc(pos, neg) -> float:
+    """ROC-AUC of ``pos`` ranked above ``neg`` (ties count half); NaN when either is empty."""
+    from sklearn.metrics import roc_auc_score
+
     pos, neg = np.asarray(pos, float), np.asarray(neg, float)
     if not pos.size or not neg.size:
         return float("nan")
-    allv = np.concatenate([pos, neg])
-    order = allv.argsort(kind="mergesort")
-    ranks = np.empty(allv.size)
-    ranks[order] = np.arange(1, allv.size + 1)
-    # average ranks for ties
-    _, inv, counts = np.unique(allv, return_inverse=True, return_counts=True)
-    sums = np.bincount(inv, weights=ranks)
-    ranks = (sums / counts)[inv]
-    return float((ranks[:pos.size].sum() - pos.size * (pos.size + 1) / 2) / (pos.size * neg.size))
+    return float(roc_auc_score(np.r_[np.ones(pos.size), np.zeros(neg.size)], np.r_[pos, neg]))
 
 
 STATISTICS = ("chroma_change", "longlag_flux_db", "loop_corr", "pitch_hold", "onset_rate", "peak_count")
@@ -68,7 +61,7 @@ STATISTICS = ("chroma_change", "longlag_flux_db", "loop_corr", "pitch_hold", "on
 
 def statistics(y: np.ndarray, sr: int = SR) -> dict[str, float]:
     """The candidate statistics of one clip (mono, ``sr``)."""
-    mag = _stft_db(y)
+    mag = _magnitude(y)
     freqs = np.fft.rfftfreq(N_FFT, 1 / sr)
     fps = sr / HOP
     power = mag ** 2 + 1e-10

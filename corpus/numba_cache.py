@@ -59,6 +59,11 @@ def librosa_cache_files() -> list[Path]:
     return sorted(p for pat in ("*.nbi", "*.nbc") for p in root.rglob(f"__pycache__/{pat}"))
 
 
+#: Set once the cache has run in a child: later calls in this process (corpus.nomusic warms
+#: before its screen and again before rendering) have nothing left to compile.
+_warm = False
+
+
 def _run_child(timeout: float) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     here = str(Path(__file__).resolve().parents[1])   # the folder holding the corpus package
@@ -69,7 +74,8 @@ def _run_child(timeout: float) -> subprocess.CompletedProcess:
 
 
 def warm_librosa_cache(*, log: Callable[[str], None] = print, timeout: float = 600.0) -> None:
-    """Compile librosa's numba functions in one child process before workers start.
+    """Compile librosa's numba functions in one child process before workers start (once
+    per process).
 
     Parameters
     ----------
@@ -84,8 +90,12 @@ def warm_librosa_cache(*, log: Callable[[str], None] = print, timeout: float = 6
         The child fails twice, the second time on a freshly emptied cache: librosa itself
         does not run here; the message carries the child's last lines of output.
     """
+    global _warm
+    if _warm:
+        return
     first = _run_child(timeout)
     if first.returncode == 0:
+        _warm = True
         return
     stale = librosa_cache_files()
     log(f"  librosa's numba cache does not run (exit status {first.returncode}): deleting its "
@@ -97,3 +107,4 @@ def warm_librosa_cache(*, log: Callable[[str], None] = print, timeout: float = 6
         tail = "\n".join((second.stderr or "").strip().splitlines()[-8:])
         raise RuntimeError(f"librosa does not run in this environment (exit status "
                            f"{second.returncode} on an empty numba cache):\n{tail}")
+    _warm = True

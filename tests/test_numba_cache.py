@@ -30,6 +30,7 @@ def _cache(tmp_path, monkeypatch):
     for f in files:
         f.write_bytes(b"x")
     monkeypatch.setattr(numba_cache, "librosa_cache_files", lambda: list(files))
+    monkeypatch.setattr(numba_cache, "_warm", False)   # a new process
     return files
 
 
@@ -40,6 +41,8 @@ def test_a_cache_that_runs_is_left_alone(tmp_path, monkeypatch):
     heard = []
     numba_cache.warm_librosa_cache(log=heard.append)
     assert len(calls) == 1 and not heard and all(f.exists() for f in files)
+    numba_cache.warm_librosa_cache(log=heard.append)   # once per process: nothing left to compile
+    assert len(calls) == 1
 
 
 def test_a_crashing_cache_is_deleted_and_compiled_again(tmp_path, monkeypatch):

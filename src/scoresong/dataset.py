@@ -149,14 +149,20 @@ def _read_manifest_rows(p: Path) -> list[dict]:
     return rows
 
 
-def _float(r: dict, key: str, default, where: str):
+def _float(r: dict, key: str, default, where: str, *, positive: bool = False):
+    """Column ``key`` of row ``r`` as a finite number >= 0 (> 0 with ``positive``), or
+    ``default`` when empty."""
     v = r.get(key, "")
     if v == "":
         return default
     try:
-        return float(v)
+        x = float(v)
     except ValueError:
         raise CorpusError(f"{where}: column {key!r} is not a number: {v!r}") from None
+    if not (math.isfinite(x) and (x > 0 if positive else x >= 0)):
+        raise CorpusError(f"{where}: column {key!r} must be a finite number {'>' if positive else '>='} 0, "
+                          f"got {x}")
+    return x
 
 
 def read_corpus(corpus, *, groups: str | Callable[[dict], str] | None = None,
@@ -214,12 +220,7 @@ def read_corpus(corpus, *, groups: str | Callable[[dict], str] | None = None,
         group = groups(r) if callable(groups) else r[groups]
         weight = _float(r, "weight", 1.0, where)
         start_s = _float(r, "start_s", 0.0, where)
-        duration_s = _float(r, "duration_s", None, where)
-        for key, v, ok in (("weight", weight, "a finite number >= 0"),
-                           ("start_s", start_s, "a finite number >= 0"),
-                           ("duration_s", duration_s, "a finite number > 0")):
-            if v is not None and not (math.isfinite(v) and (v > 0 if key == "duration_s" else v >= 0)):
-                raise CorpusError(f"{where}: column {key!r} must be {ok}, got {v}")
+        duration_s = _float(r, "duration_s", None, where, positive=True)
         kind = r.get("kind") or (raw if raw.lower() != label else label)
         source = (r.get("source_package") or "").split("+")[-1]
         extra = {k: v for k, v in r.items() if k not in _ITEM_COLUMNS and not k.startswith("_")}
