@@ -55,6 +55,13 @@ from pathlib import Path
 
 import numpy as np
 
+from corpus.diagnose_ambience import _auc
+from scoresong.audio import ANALYSIS_SR
+from scoresong.features import SEGMENT_FRAMES
+from scoresong.spectrum import HOP
+
+#: Frames per second of scoresong's frame tracks.
+FRAME_RATE = ANALYSIS_SR / HOP
 #: Lags searched for a periodicity (s): a sixteenth at 120 bpm up to a bar of 4/4 at 240 bpm.
 LAGS_S = (0.12, 1.0)
 PAUSE_S = 0.3
@@ -99,8 +106,17 @@ def _gauss_smooth(x: np.ndarray, frame_rate: float, sd_s: float = 0.04) -> np.nd
     return np.apply_along_axis(np.convolve, 1, x, k, "same")
 
 
-def statistics(frames: dict[str, np.ndarray], frame_rate: float, *, segment_frames: int = 320
-               ) -> dict[str, float]:
+def segment_rows(frames: dict[str, np.ndarray], name: str, *, segment_frames: int = SEGMENT_FRAMES
+                 ) -> np.ndarray:
+    """Frame track ``name`` cut into whole segments: shape (n_segments, segment_frames), float64
+    (a trailing part shorter than a segment is dropped; no rows for a clip under one)."""
+    n = segment_frames
+    m = frames[name].size // n
+    return np.asarray(frames[name][: m * n], float).reshape(m, n)
+
+
+def statistics(frames: dict[str, np.ndarray], frame_rate: float, *,
+               segment_frames: int = SEGMENT_FRAMES) -> dict[str, float]:
     """The statistics of the module docstring from scoresong's frame tracks, mean over segments.
 
     Parameters
@@ -117,14 +133,13 @@ def statistics(frames: dict[str, np.ndarray], frame_rate: float, *, segment_fram
     """
     from scoresong.features._stats import row_run_lengths
 
+    def seg(name):
+        return segment_rows(frames, name, segment_frames=segment_frames)
+
     n = segment_frames
     m = frames["vocal.voiced"].size // n
     if m == 0:
         return {}
-
-    def seg(name):
-        return np.asarray(frames[name][: m * n], float).reshape(m, n)
-
     env, strength = seg("vocal.voiceband_env_db"), seg("vocal.pitch_strength")
     onsets, voiced = seg("vocal.voicing_onset"), seg("vocal.voiced") > 0.5
     full = seg("orchestral.onset_strength")
@@ -147,15 +162,6 @@ def statistics(frames: dict[str, np.ndarray], frame_rate: float, *, segment_fram
     return {k: float(np.mean(v)) for k, v in per_seg.items()}
 
 
-def _auc(pos, neg) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    pos, neg = np.asarray(pos, float), np.asarray(neg, float)
-    if not pos.size or not neg.size:
-        return float("nan")
-    return float(roc_auc_score(np.r_[np.ones(pos.size), np.zeros(neg.size)], np.r_[pos, neg]))
-
-
 def _extract(path: Path, offset: float = 0.0, duration: float | None = None):
     from scoresong.features import extract_features
 
@@ -166,13 +172,10 @@ def _extract(path: Path, offset: float = 0.0, duration: float | None = None):
 
 
 def _clip_stats(path: Path) -> dict:
-    from scoresong.audio import ANALYSIS_SR
-    from scoresong.spectrum import HOP
-
     f = _extract(path)
     if isinstance(f, Exception):
         return {"error": f"{type(f).__name__}: {f}"}
-    return statistics(f.frames, ANALYSIS_SR / HOP)
+    return statistics(f.frames, FRAME_RATE)
 
 
 def twins(rows: list[dict]) -> dict[str, dict[str, dict]]:
@@ -223,19 +226,12 @@ def _screen_matrix(corpus: Path, rows: list[dict], jobs: int):
 
 
 def _screen_row(path: Path, offset: float, duration: float | None):
-    from scoresong.audio import ANALYSIS_SR
-    from scoresong.spectrum import HOP
-
     f = _extract(path, offset, duration)
-    if isinstance(f, Exception):
-        return None
-    rate, n = ANALYSIS_SR / HOP, 320
-    m = f.frames["vocal.voiced"].size // n
-    if m == 0:
+    if isinstance(f, Exception) or f.frames["vocal.voiced"].size < SEGMENT_FRAMES:
         return None
     extra = []
     for name in ("vocal.voiceband_env_db", "vocal.pitch_strength"):
-        p = periodicity(np.asarray(f.frames[name][: m * n], float).reshape(m, n), rate)
+        p = periodicity(segment_rows(f.frames, name), FRAME_RATE)
         extra += [p.mean(), np.percentile(p, 90)]
     return f.values.astype(np.float32), np.asarray(extra, np.float32)
 
@@ -247,7 +243,7 @@ SCREEN_VARIANTS = {"shipped features": None,
 
 def screen(corpus: Path, rows: list[dict], *, jobs: int,
            train_generators=("speech2sing_v1", "sinsy", "singer")) -> dict:
-    from corpus.generator_eval import fit_classifier, generator_folds
+    from corpus.generator_eval import _song_proba, fit_classifier, generator_folds
 
     X, E, keep = _screen_matrix(corpus, rows, jobs)
     R = [rows[i] for i in keep]
@@ -262,7 +258,7 @@ def screen(corpus: Path, rows: list[dict], *, jobs: int,
         per = defaultdict(lambda: {"p": [], "t": [], "k": []})
         for fold in folds:
             clf = fit_classifier(M[fold.train], y[fold.train], cells[fold.train], calibration=None)
-            p = clf.predict_proba(M[fold.test])[:, list(clf.classes_).index("song")]
+            p = _song_proba(clf, M[fold.test])
             per[fold.generator]["p"].append(p)
             per[fold.generator]["t"].append(y[fold.test] == "song")
             per[fold.generator]["k"].append(kinds[fold.test])
@@ -281,9 +277,10 @@ def screen(corpus: Path, rows: list[dict], *, jobs: int,
 
 def _rap_trained(X, E, y, cells, gens, kinds, train_generators) -> dict:
     """Held-out cells with rap's songs trainable or not (other cells: other voices, backings)."""
-    from corpus.generator_eval import fit_classifier
+    from corpus.generator_eval import _song_proba, fit_classifier
 
     song = y == "song"
+    score_kinds = sorted(set(kinds[~song].tolist()))
     res = {}
     print("held-out cells (rap of other cells trained or not): song recall / ROC-AUC against all "
           "score; share of each score kind called song", flush=True)
@@ -296,15 +293,15 @@ def _rap_trained(X, E, y, cells, gens, kinds, train_generators) -> dict:
                 tr = (cells != c) & (~song | np.isin(gens, list(tg)))
                 clf = fit_classifier(M[tr], y[tr], cells[tr], calibration=None)
                 te = cells == c
-                p[te] = clf.predict_proba(M[te])[:, list(clf.classes_).index("song")]
+                p[te] = _song_proba(clf, M[te])
             key = f"{'+ rap' if with_rap else 'shipped songs'}, {name}"
             d = {g: {"song_recall": float((p[song & (gens == g)] >= 0.5).mean()),
                      "roc_auc": _auc(p[song & (gens == g)], p[~song])} for g in GENERATORS}
-            d.update({k: float((p[kinds == k] >= 0.5).mean()) for k in sorted(set(kinds[~song].tolist()))})
+            d.update({k: float((p[kinds == k] >= 0.5).mean()) for k in score_kinds})
             res[key] = d
             print(f"{key:45s} " + "  ".join(f"{g}: {d[g]['song_recall']:.2f}/{d[g]['roc_auc']:.3f}"
                                              for g in GENERATORS)
-                  + "  " + "  ".join(f"{k} {d[k]:.3f}" for k in sorted(set(kinds[~song].tolist()))), flush=True)
+                  + "  " + "  ".join(f"{k} {d[k]:.3f}" for k in score_kinds), flush=True)
     return res
 
 

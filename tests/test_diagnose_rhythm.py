@@ -8,9 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from corpus.diagnose_rhythm import FRAME_RATE as RATE
 from corpus.diagnose_rhythm import STATISTICS, periodicity, statistics, twins
-
-RATE = 62.5  # scoresong's frame rate (16 kHz, hop 256)
 
 
 def test_periodicity_of_a_pulse_train_noise_and_a_constant():
