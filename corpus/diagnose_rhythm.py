@@ -32,8 +32,7 @@ retraining and every evaluation again), this script measures two things on the b
 2. **Screen** (``--screen``): a quick leave-one-generator-out on the whole corpus (the folds
    of :func:`corpus.generator_eval.generator_folds`, songs of ``speech2sing_v1``, ``sinsy``
    and ``singer`` trainable, as the shipped model), uncalibrated gradient boosting with
-   balanced class weights at 0.5, with schema 4's 168 features (without the periodicity that
-   schema 5 made a feature) and with the voice-band and
+   balanced class weights at 0.5, with the shipped 168 features and with the voice-band and
    salience periodicities added (their mean and 90th percentile over segments). Per held-out
    generator: ROC-AUC against all score of its cell, song recall, and the share of dialogue
    over music (``score_speech``) called song. Then the same model tested on each held-out cell
@@ -59,14 +58,12 @@ import numpy as np
 from corpus.diagnose_ambience import _auc
 from scoresong.audio import ANALYSIS_SR
 from scoresong.features import SEGMENT_FRAMES
-from scoresong.features._stats import periodicity as _periodicity
-from scoresong.features.vocal import PERIODICITY_LAGS
 from scoresong.spectrum import HOP
 
 #: Frames per second of scoresong's frame tracks.
 FRAME_RATE = ANALYSIS_SR / HOP
 #: Lags searched for a periodicity (s): a sixteenth at 120 bpm up to a bar of 4/4 at 240 bpm.
-LAGS_S = PERIODICITY_LAGS
+LAGS_S = (0.12, 1.0)
 PAUSE_S = 0.3
 STATISTICS = ("env_periodicity", "strength_periodicity", "onset_periodicity", "voiced_frac",
               "pauses_per_s", "rise_onset_corr")
@@ -76,9 +73,30 @@ TWINS = ("song", "speech", "backing")
 
 
 def periodicity(x: np.ndarray, frame_rate: float, *, lags_s=LAGS_S) -> np.ndarray:
-    """:func:`scoresong.features._stats.periodicity` (the feature of schema 5) with this
-    script's lags by default: shape ``(n_rows,)`` for ``x`` of shape ``(n_rows, n_frames)``."""
-    return _periodicity(x, frame_rate, lags_s=lags_s)
+    """Highest normalised autocorrelation of each row of ``x`` at lags within ``lags_s``.
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (n_rows, n_frames)
+    frame_rate : float
+        Frames per second.
+    lags_s : (float, float)
+
+    Returns
+    -------
+    np.ndarray, shape (n_rows,)
+        1 for a row that repeats exactly at some lag in the range, about 0 for white noise;
+        0 for a constant row.
+    """
+    x = np.atleast_2d(np.asarray(x, float))
+    x = x - x.mean(axis=1, keepdims=True)
+    energy = (x * x).sum(axis=1)
+    n = x.shape[1]
+    spec = np.fft.rfft(x, 2 * n, axis=1)
+    ac = np.fft.irfft(spec * np.conj(spec), axis=1)[:, :n]
+    lo, hi = int(round(lags_s[0] * frame_rate)), min(int(round(lags_s[1] * frame_rate)) + 1, n)
+    peak = ac[:, lo:hi].max(axis=1) / np.where(energy > 0, energy, 1.0)
+    return np.where(energy > 0, peak, 0.0)
 
 
 def _gauss_smooth(x: np.ndarray, frame_rate: float, sd_s: float = 0.04) -> np.ndarray:
@@ -215,9 +233,7 @@ def _screen_row(path: Path, offset: float, duration: float | None):
     for name in ("vocal.voiceband_env_db", "vocal.pitch_strength"):
         p = periodicity(segment_rows(f.frames, name), FRAME_RATE)
         extra += [p.mean(), np.percentile(p, 90)]
-    # The baseline is the schema-4 vector: schema 5 added the voice-band periodicity itself.
-    base = [i for i, n in enumerate(f.names) if "voiceband_env_periodicity" not in n]
-    return f.values[base].astype(np.float32), np.asarray(extra, np.float32)
+    return f.values.astype(np.float32), np.asarray(extra, np.float32)
 
 
 SCREEN_VARIANTS = {"shipped features": None,

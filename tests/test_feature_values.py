@@ -8,7 +8,7 @@ import pytest
 import scipy.fft
 
 from scoresong import extract_features
-from scoresong.features import _stats, texture, vocal
+from scoresong.features import texture, vocal
 from scoresong.spectrum import HOP
 
 from .conftest import SR, noise, tone
@@ -147,57 +147,3 @@ def test_vocal_variance_known_answer():
 def test_frame_rate_is_the_hop():
     f = extract_features(tone(220, 3.0), SR, frames=True)
     assert f.frames["orchestral.loudness_db"].size == int(np.ceil(3.0 * SR / HOP))
-
-
-@pytest.mark.parametrize("period_s", [0.25, 0.5, 0.8])
-def test_periodicity_of_a_pulse_train_is_its_overlap(period_s):
-    rate, width = 62.5, 320
-    lag = int(round(period_s * rate))
-    row = (np.arange(width) % lag == 0).astype(float)
-    p = _stats.periodicity(row[None, :], rate, lags_s=vocal.PERIODICITY_LAGS)[0]
-    # The highest autocorrelation of a pulse train is at its own period: there, the direct
-    # sum over the overlap of the mean-removed row, over its energy...
-    x = row - row.mean()
-    assert p == pytest.approx(np.dot(x[:-lag], x[lag:]) / np.dot(x, x), abs=1e-6)
-    # ...which is close to the overlap (width - lag) / width of the ideal train (the mean
-    # removal adds up to 0.02 for the few pulses of a long period).
-    assert p == pytest.approx((width - lag) / width, abs=0.02)
-
-
-def test_periodicity_ignores_lags_outside_the_range_and_constant_or_short_rows():
-    rate = 62.5
-    fast = (np.arange(320) % 4 == 0).astype(float)      # repeats every 64 ms: below 0.12 s
-    fast_p = _stats.periodicity(fast[None], rate, lags_s=vocal.PERIODICITY_LAGS)[0]
-    rng = np.random.default_rng(0)
-    noise_p = _stats.periodicity(rng.standard_normal((50, 320)), rate, lags_s=(0.12, 1.0))
-    # A 4-frame pulse train has a peak at every multiple of 4 frames, 0.128 s included (8 frames
-    # is the shortest searched lag), so it is still found...
-    assert fast_p > 0.9
-    # ...white noise's largest autocorrelation over 56 lags of 320 frames stays small
-    # (each about N(0, 1/320): the maximum of 56 about 3 standard deviations, 0.17).
-    assert noise_p.max() < 0.35 and noise_p.mean() < 0.25
-    # a constant (a float32 level in dB, rounding included) and a row shorter than 0.12 s: 0.
-    flat = np.full((2, 320), -63.2, np.float32)
-    assert _stats.periodicity(flat, rate, lags_s=(0.12, 1.0)).tolist() == [0.0, 0.0]
-    assert _stats.periodicity(rng.standard_normal((3, 5)), rate, lags_s=(0.12, 1.0)).tolist() == [0, 0, 0]
-
-
-@pytest.mark.parametrize("scale, offset", [(1.0, 0.0), (0.01, -60.0), (250.0, 3.0)])
-def test_periodicity_does_not_depend_on_the_level_or_its_units(scale, offset):
-    rng = np.random.default_rng(1)
-    rows = rng.standard_normal((4, 320)).cumsum(axis=1)
-    base = _stats.periodicity(rows, 62.5, lags_s=(0.12, 1.0))
-    moved = _stats.periodicity(scale * rows + offset, 62.5, lags_s=(0.12, 1.0))
-    np.testing.assert_allclose(moved, base, atol=1e-6)  # float64 inside, float32 out
-
-
-def test_voice_band_level_rising_and_falling_with_a_metre_is_periodic():
-    # A 300 Hz harmonic tone gated on for 0.25 s of every 0.5 s (a note per beat at 120 bpm)
-    # against the same tone held: the gated voice band's level repeats every 0.5 s.
-    gate = ((T % 0.5) < 0.25).astype(np.float32)
-    sung = feats(tone(300, 6.0) * gate)["vocal.voiceband_env_periodicity:mean"]
-    held = feats(tone(300, 6.0) + 0.01 * noise(6.0))["vocal.voiceband_env_periodicity:mean"]
-    # Gated: overlap (320 - 31) / 320 = 0.90 less the attack/decay smearing of the STFT frames.
-    assert sung > 0.8
-    # Held: only the small noise moves the level, at no particular lag.
-    assert held < 0.4

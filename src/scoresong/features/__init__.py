@@ -39,9 +39,7 @@ __all__ = ["extract_features", "Features", "segment_stream", "feature_names",
 #: 3: MFCCs are the DCT-II of the log-mel spectrum (2 took the inverse transform).
 #: 4: ``vocal.contour_len_mean`` measures contour runs within each segment, so it no longer
 #: depends on where the 61.44 s chunks of a long file fall.
-#: 5: ``vocal.voiceband_env_periodicity``, the voice band's level repeating at a metrical lag
-#: (0.12-1 s): sung lines rise and fall with the metre, speech over the same backing does not.
-FEATURE_SCHEMA_VERSION = 5
+FEATURE_SCHEMA_VERSION = 4
 #: Frames per segment: 320 frames x 16 ms = 5.12 s.
 SEGMENT_FRAMES = 320
 #: Segments per processing chunk (61.44 s) and context frames on each side (1.024 s).

@@ -117,50 +117,6 @@ def band_power_ratio(windows: np.ndarray, rate: float, band: tuple[float, float]
     return ratio.astype(np.float32), amplitude.astype(np.float32)
 
 
-def periodicity(windows: np.ndarray, rate: float, *, lags_s: tuple[float, float]) -> np.ndarray:
-    """Highest normalised autocorrelation of each row of ``windows`` at lags within ``lags_s``.
-
-    Each row has its mean removed; its autocorrelation (one zero-padded FFT per row, so no
-    loop over lags or frames) is divided by its energy and the largest value at lags of
-    ``lags_s[0]`` to ``lags_s[1]`` seconds (as far as the row reaches) is kept.
-
-    Parameters
-    ----------
-    windows : np.ndarray [shape=(n, width)]
-    rate : float
-        Frames per second of the rows.
-    lags_s : (float, float)
-        Shortest and longest lag searched (s).
-
-    Returns
-    -------
-    np.ndarray [shape=(n,), dtype=float32]
-        1 for a row that repeats exactly at some lag in the range (up to the shrinking overlap:
-        a pulse train with period ``L`` frames gives ``(width - L) / width``), about 0 for white
-        noise, 0 for a constant row or a row shorter than the shortest lag.
-
-    Examples
-    --------
-    >>> t = np.arange(320)
-    >>> pulses = (t % 25 == 0).astype(float)[None, :]   # every 0.4 s at 62.5 frames/s
-    >>> round(float(periodicity(pulses, 62.5, lags_s=(0.12, 1.0))[0]), 2)
-    0.92
-    """
-    x = np.atleast_2d(np.asarray(windows, np.float64))
-    n = x.shape[1]
-    lo, hi = int(round(lags_s[0] * rate)), min(int(round(lags_s[1] * rate)) + 1, n)
-    if hi <= lo or x.shape[0] == 0:
-        return np.zeros(x.shape[0], np.float32)
-    x = x - x.mean(axis=1, keepdims=True)
-    energy = (x * x).sum(axis=1)
-    spec = np.fft.rfft(x, 2 * n, axis=1)
-    ac = np.fft.irfft(spec.real ** 2 + spec.imag ** 2, 2 * n, axis=1)[:, lo:hi]
-    # A row whose variance is only rounding (a constant in float32) has no periodicity.
-    ok = energy > 1e-9 * n * np.maximum(np.abs(np.asarray(windows, np.float64)).max(axis=1) ** 2, 1e-30)
-    peak = ac.max(axis=1) / np.where(ok, energy, 1.0)
-    return np.where(ok, peak, 0.0).astype(np.float32)
-
-
 def seg_nanmean(values: np.ndarray, idx: np.ndarray, *, fill: float = 0.0) -> np.ndarray:
     """Mean of ``values[idx]`` per row of ``idx`` ignoring NaN; ``fill`` where a row is all NaN."""
     v = values[idx]

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..spectrum import CENTS_PER_BIN, VOICE_BAND, Spectrum
 from ._stats import (band_power_ratio, centred_windows, moving_average, moving_variance,
-                     periodicity, row_run_lengths, run_lengths, seg_nanmean, seg_nanstd)
+                     row_run_lengths, run_lengths, seg_nanmean, seg_nanstd)
 
 #: Candidate fundamental range for the lead voice (Hz).
 F0_RANGE = (80.0, 1000.0)
@@ -39,10 +39,6 @@ SYLLABLE_BAND = (2.0, 8.0)
 #: Half-extent (cents) a vibrato frame must have: below is a steady tone, above a glide or a
 #: pitch error (sung vibrato measures 30-100; Prame 1997).
 VIBRATO_EXTENT = (15.0, 150.0)
-#: Lags (s) at which the voice band's level is searched for a repetition: a sixteenth note
-#: at 120 bpm up to a bar of 4/4 at 240 bpm. Sung lines rise and fall with the metre;
-#: conversation over the same backing does not (``models/rhythm.diagnosis.md``).
-PERIODICITY_LAGS = (0.12, 1.0)
 
 
 def note_plateaus(cents: np.ndarray, in_contour: np.ndarray, *, frame_rate: float
@@ -419,8 +415,6 @@ def segment_features(frames: dict[str, np.ndarray], idx: np.ndarray, frame_rate:
         "vocal_variance_std": frames["vocal_variance"][idx].std(axis=1),
         "syllabic_mod_ratio": syl,
         "voiceband_env_std": env.std(axis=1),
-        # Schema 5: how strongly the voice band's level repeats at a metrical lag.
-        "voiceband_env_periodicity": periodicity(env, frame_rate, lags_s=PERIODICITY_LAGS),
         # Singing words: held notes joined by quick changes, broken by consonants.
         "plateau_frac": (plateau.sum(axis=1) / n_contour).astype(np.float32),
         "plateau_onsets_per_s": (frames["plateau_onset"][idx].sum(axis=1) / seg_s).astype(np.float32),
