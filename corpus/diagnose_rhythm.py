@@ -39,9 +39,14 @@ retraining and every evaluation again), this script measures two things on the b
    with and without rap's songs (of the other cells: other voices and backings) in training:
    can the periodicity tell rap from dialogue once rap is learned, and at what cost?
 
+3. **Real recordings** (``--real EXT``): the same statistics on the external real set
+   (:mod:`corpus.external`, never trained on) beside the corpus's trained songs and score
+   kinds. A statistic can only help on real music if real songs fall on the corpus songs'
+   side of the corpus's score.
+
 Nothing here changes the model. ::
 
-    python -m corpus.diagnose_rhythm CORPUS [--n 60] [--screen] [-o out.json]
+    python -m corpus.diagnose_rhythm CORPUS [--n 60] [--screen] [--real EXT] [-o out.json]
 """
 
 from __future__ import annotations
@@ -171,8 +176,8 @@ def _extract(path: Path, offset: float = 0.0, duration: float | None = None):
         return exc
 
 
-def _clip_stats(path: Path) -> dict:
-    f = _extract(path)
+def _clip_stats(path: Path, offset: float = 0.0, duration: float | None = None) -> dict:
+    f = _extract(path, offset, duration)
     if isinstance(f, Exception):
         return {"error": f"{type(f).__name__}: {f}"}
     return statistics(f.frames, FRAME_RATE)
@@ -305,6 +310,61 @@ def _rap_trained(X, E, y, cells, gens, kinds, train_generators) -> dict:
     return res
 
 
+def real_against_corpus(corpus: Path, rows: list[dict], ext: Path, *, n: int, seed: int,
+                        jobs: int) -> dict:
+    """The statistics on real recordings (``corpus.external``'s set, never trained on) beside
+    the corpus's trained songs and its score kinds: does a statistic that separates the
+    corpus's songs from its score put *real* songs on the song side?
+
+    Groups: the corpus songs of each generator the shipped model trains on, the corpus's
+    ``score``, ``score_rock`` and ``score_speech`` clips, and each external package's songs and
+    score (groups of 3 or more excerpts). Up to ``n`` seeded excerpts per group.
+
+    Returns
+    -------
+    dict
+        ``{group: {"n": int, statistic: [q25, median, q75], ...}}``.
+    """
+    from joblib import Parallel, delayed
+
+    with open(ext / "manifest.csv", newline="", encoding="utf-8") as fh:
+        ext_rows = list(csv.DictReader(fh))
+    groups: dict[str, list[tuple[Path, dict]]] = defaultdict(list)
+    for r in rows:
+        if r.get("generator") in ("speech2sing_v1", "sinsy", "singer"):
+            groups[f"corpus song {r['generator']}"].append((corpus, r))
+        elif r["kind"] in ("score", "score_rock", "score_speech"):
+            groups[f"corpus {r['kind']}"].append((corpus, r))
+    for r in ext_rows:
+        groups[f"real {r['label']} {r['group']}"].append((ext, r))
+    rng = np.random.default_rng(seed)
+    chosen = {g: [items[i] for i in sorted(rng.permutation(len(items))[:n])]
+              for g, items in sorted(groups.items()) if len(items) >= 3}
+
+    def args(root, r):
+        return (root / r["path"], float(r.get("start_s") or 0),
+                float(r["duration_s"]) if r.get("duration_s") else None)
+
+    flat = [(g, it) for g, items in chosen.items() for it in items]
+    res = Parallel(n_jobs=jobs)(delayed(_clip_stats)(*args(*it)) for _, it in flat)
+    out = {}
+    for g in chosen:
+        vals = [r for (gg, _), r in zip(flat, res) if gg == g and r and "error" not in r]
+        out[g] = {"n": len(vals)}
+        for k in STATISTICS:
+            v = np.array([x[k] for x in vals])
+            out[g][k] = np.percentile(v, [25, 50, 75]).round(3).tolist() if v.size else None
+    return out
+
+
+def _print_real(res: dict) -> None:
+    print("real recordings beside the corpus: median [q25-q75] per group")
+    print(f"{'group':45s} {'n':>3s} " + " ".join(f"{k:>20s}" for k in STATISTICS))
+    for g, d in res.items():
+        cells = [f"{v[1]:.2f} [{v[0]:.2f}-{v[2]:.2f}]" if v else "-" for v in (d[k] for k in STATISTICS)]
+        print(f"{g:45s} {d['n']:3d} " + " ".join(f"{c:>20s}" for c in cells))
+
+
 def _print_paired(res: dict) -> None:
     print("ROC-AUC of each generator's songs against their own speech twins (same backing), "
           "medians song / twin / backing")
@@ -327,6 +387,10 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--screen", action="store_true",
                     help="also the quick leave-one-generator-out screen on every clip (about 12 min on 2 cores)")
+    ap.add_argument("--no-paired", action="store_true", help="skip the paired-twins table")
+    ap.add_argument("--real", type=Path, metavar="EXT",
+                    help="also the statistics on corpus.external's real set (built in EXT) beside "
+                         "the corpus's trained songs and score kinds")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("-o", "--out", type=Path)
     a = ap.parse_args(argv)
@@ -336,8 +400,13 @@ def main(argv=None) -> int:
         return 2
     with open(manifest, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    out = {"paired": paired(a.corpus, rows, n=a.n, seed=a.seed, jobs=a.jobs)}
-    _print_paired(out["paired"])
+    out = {}
+    if not a.no_paired:
+        out["paired"] = paired(a.corpus, rows, n=a.n, seed=a.seed, jobs=a.jobs)
+        _print_paired(out["paired"])
+    if a.real:
+        out["real"] = real_against_corpus(a.corpus, rows, a.real, n=a.n, seed=a.seed, jobs=a.jobs)
+        _print_real(out["real"])
     if a.screen:
         out["screen"] = screen(a.corpus, rows, jobs=a.jobs)
     if a.out:

@@ -84,3 +84,47 @@ def test_twins_are_complete_triplets_with_a_generator():
     t = twins(rows)
     assert list(t) == ["00001"]
     assert set(t["00001"]) == {"song", "speech", "backing"}
+
+
+def test_real_recordings_are_grouped_beside_the_corpus(tmp_path):
+    """--real: every group with 3+ excerpts is measured (excerpts of a longer file included);
+    a trained generator's songs, a score kind and each real package's label are groups."""
+    import csv
+
+    import soundfile as sf
+
+    from corpus.diagnose_rhythm import real_against_corpus
+
+    sr = 16000
+    t = np.arange(int(12 * sr)) / sr
+    gated = (0.3 * np.sin(2 * np.pi * 300 * t) * ((t % 0.5) < 0.25)).astype(np.float32)
+    steady = (0.3 * np.sin(2 * np.pi * 300 * t)).astype(np.float32)
+
+    def manifest(root, rows):
+        (root / "a").mkdir(parents=True)
+        for i, r in enumerate(rows):
+            sf.write(root / f"a/{i}.wav", gated if r.pop("gated") else steady, sr)
+            r["path"] = f"a/{i}.wav"
+        with open(root / "manifest.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        return rows
+
+    corpus_rows = manifest(tmp_path / "c", [
+        *({"label": "song", "kind": "song_constructed", "generator": "singer", "gated": True}
+          for _ in range(3)),
+        *({"label": "score", "kind": "score", "generator": "", "gated": False} for _ in range(3)),
+        {"label": "song", "kind": "song_constructed", "generator": "rap", "gated": True},  # not trained
+    ])
+    manifest(tmp_path / "e", [
+        *({"label": "song", "group": "pkg", "start_s": 2.0, "duration_s": 8.0, "gated": True}
+          for _ in range(3)),
+        *({"label": "score", "group": "pkg", "start_s": "", "duration_s": "", "gated": False}
+          for _ in range(2)),                                                  # under 3: left out
+    ])
+    res = real_against_corpus(tmp_path / "c", corpus_rows, tmp_path / "e", n=5, seed=0, jobs=1)
+    assert set(res) == {"corpus song singer", "corpus score", "real song pkg"}
+    assert all(d["n"] == 3 for d in res.values())
+    # A note every 0.5 s repeats; a held tone does not (quartiles: [q25, median, q75]).
+    assert res["real song pkg"]["env_periodicity"][1] > 0.8 > res["corpus score"]["env_periodicity"][1]
