@@ -90,15 +90,26 @@ def _read(path: Path, start_s: float, duration_s: float | None) -> tuple[np.ndar
     return y.T, sr
 
 
+_MODELS: dict = {}
+
+
 def score_item(path: Path, start_s: float, duration_s: float | None, model) -> dict:
-    """P(song | music) of one excerpt as is and centre only, and its channel count."""
-    import scoresong
+    """P(song | music) and the voiced share (``vocal.voiced_frac:mean``: frames with a clear
+    predominant pitch) of one excerpt, as is and centre only, and its channel count."""
+    from scoresong.features import extract_features
+    from scoresong.model import load_model
 
     try:
+        if model is None or isinstance(model, (str, Path)):
+            if model not in _MODELS:           # once per worker process
+                _MODELS[model] = load_model(model)
+            model = _MODELS[model]
         y, sr = _read(path, start_s, duration_s)
         out = {"channels": int(y.shape[0])}
         for name, sig in (("as_is", y), ("centre", centre_only(y, sr))):
-            out[name] = scoresong.predict(sig, sr=sr, model=model, classes=("score", "song")).probability
+            f = extract_features(sig, sr)
+            out[name] = float(model.probabilities(f.values[None, :], classes=("score", "song"))[0, 1])
+            out[f"{name}_voiced"] = f.as_dict()["vocal.voiced_frac:mean"]
         return out
     except Exception as exc:  # noqa: BLE001 - a diagnostic reports and goes on
         return {"error": f"{type(exc).__name__}: {exc}"}
@@ -127,7 +138,8 @@ def summarise(rows: list[dict], scores: list[dict], threshold: float) -> dict:
              "channels": max(scores[i]["channels"] for i in idx)}
         for way in ("as_is", "centre"):
             p = np.array([scores[i][way] for i in idx])
-            d[way] = {"median": float(np.median(p)), "called_song": int((p >= threshold).sum())}
+            d[way] = {"median": float(np.median(p)), "called_song": int((p >= threshold).sum()),
+                      "voiced_median": float(np.median([scores[i][f"{way}_voiced"] for i in idx]))}
         out["groups"].append(d)
     return out
 
@@ -148,11 +160,13 @@ def render(results: dict, model_version: str) -> str:
             lines.append(f"| {label} | {auc} | {d['songs_found']} / {d['songs']} | "
                          f"{d['score_called_song']} / {d['score']} |")
         lines += ["", "| source | label | n | channels | median P(song \\| music): as is → centre | "
-                  "called song: as is → centre |", "|---|---|---:|---:|---:|---:|"]
+                  "called song: as is → centre | median voiced share: as is → centre |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
         for g in r["groups"]:
             lines.append(f"| {g['group']} | {g['label']} | {g['n']} | {g['channels']} | "
                          f"{g['as_is']['median']:.3f} → {g['centre']['median']:.3f} | "
-                         f"{g['as_is']['called_song']} → {g['centre']['called_song']} |")
+                         f"{g['as_is']['called_song']} → {g['centre']['called_song']} | "
+                         f"{g['as_is']['voiced_median']:.2f} → {g['centre']['voiced_median']:.2f} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -186,8 +200,8 @@ def main(argv=None) -> int:
     text = render(results, model.version)
     print(text)
     if a.out:
-        a.out.with_suffix(".md").write_text(text + "\n", encoding="utf-8")
-        a.out.with_suffix(".json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+        a.out.with_name(a.out.name + ".md").write_text(text + "\n", encoding="utf-8")
+        a.out.with_name(a.out.name + ".json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0
 
 

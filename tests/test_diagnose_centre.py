@@ -47,9 +47,10 @@ def test_centre_is_kept_and_hard_panned_or_antiphase_content_dropped():
 def test_summary_counts_and_skips_failures():
     rows = [{"label": "song", "group": "a"}, {"label": "song", "group": "a"},
             {"label": "score", "group": "b"}, {"label": "score", "group": "b"}]
-    scores = [{"channels": 2, "as_is": 0.05, "centre": 0.6},
-              {"channels": 2, "as_is": 0.2, "centre": 0.3},
-              {"channels": 2, "as_is": 0.01, "centre": 0.15},
+    v = {"as_is_voiced": 0.1, "centre_voiced": 0.4}
+    scores = [{"channels": 2, "as_is": 0.05, "centre": 0.6, **v},
+              {"channels": 2, "as_is": 0.2, "centre": 0.3, **v},
+              {"channels": 2, "as_is": 0.01, "centre": 0.15, **v},
               {"error": "CorruptAudioError: x"}]
     s = summarise(rows, scores, 0.1)
     assert s["failed"] == 1
@@ -58,3 +59,4 @@ def test_summary_counts_and_skips_failures():
     assert s["as_is"]["roc_auc"] == 1.0 and s["centre"]["roc_auc"] == 1.0
     a = next(g for g in s["groups"] if g["group"] == "a")
     assert a["n"] == 2 and a["centre"]["median"] == pytest.approx(0.45)
+    assert a["centre"]["voiced_median"] == pytest.approx(0.4)
