@@ -60,3 +60,37 @@ def test_summary_counts_and_skips_failures():
     a = next(g for g in s["groups"] if g["group"] == "a")
     assert a["n"] == 2 and a["centre"]["median"] == pytest.approx(0.45)
     assert a["centre"]["voiced_median"] == pytest.approx(0.4)
+
+
+def test_centre_copy_replaces_stereo_excerpts_and_keeps_the_rest(tmp_path):
+    import csv
+
+    import soundfile as sf
+
+    from corpus.diagnose_centre import centre_copy
+
+    voice = (0.3 * np.sin(2 * np.pi * 440 * T)).astype(np.float32)
+    guitar = (0.3 * np.sin(2 * np.pi * 196 * T)).astype(np.float32)
+    sf.write(tmp_path / "stereo.wav", np.stack([voice + guitar, voice], axis=1), SR)
+    sf.write(tmp_path / "mono.wav", voice, SR)
+    rows = [{"path": "stereo.wav", "label": "song", "group": "g1", "start_s": "0.5", "duration_s": "1.0"},
+            {"path": "mono.wav", "label": "score", "group": "g2", "start_s": "0.0", "duration_s": "1.0"},
+            {"path": "missing.wav", "label": "score", "group": "g3", "start_s": "", "duration_s": ""}]
+    with open(tmp_path / "manifest.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    dest = centre_copy(tmp_path / "manifest.csv", tmp_path / "out", jobs=1)
+    new = list(csv.DictReader(open(dest)))
+    assert [r["label"] for r in new] == ["song", "score", "score"]
+    assert [r["group"] for r in new] == ["g1", "g2", "g3"]
+    # The stereo excerpt became its own clip (the 1 s excerpt, centre only: the guitar gone).
+    clip, sr = sf.read(new[0]["path"])
+    assert sr == SR and clip.ndim == 1 and clip.size == SR
+    assert (new[0]["start_s"], new[0]["duration_s"]) == ("", "")
+    spec = np.abs(np.fft.rfft(clip[N_FFT:-N_FFT]))
+    f = np.fft.rfftfreq(clip[N_FFT:-N_FFT].size, 1 / SR)
+    assert spec[np.argmin(np.abs(f - 440))] > 100 * spec[np.argmin(np.abs(f - 196))]
+    # Mono and unreadable rows keep their file and excerpt, with an absolute path.
+    assert new[1]["path"] == str(tmp_path / "mono.wav") and new[1]["start_s"] == "0.0"
+    assert new[2]["path"] == str(tmp_path / "missing.wav")
