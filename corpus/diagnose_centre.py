@@ -201,7 +201,7 @@ def summarise(rows: list[dict], scores: list[dict], threshold: float) -> dict:
 def render(results: dict, model_version: str) -> str:
     lines = [f"# Centre-only input: how much of the real songs' miss is the mix? "
              f"(python -m corpus.diagnose_centre)", "",
-             f"Model {model_version}, unchanged (nothing retrained). Each excerpt scored as is "
+             f"Model {model_version}, as given (this script trains nothing). Each excerpt scored as is "
              f"and after keeping only centre-panned content (magnitude max(|M| - |S|, 0), mid's "
              f"phase); mono files are unchanged. Figures: P(song | music) at the model's "
              f"threshold. Full numbers: the .json beside this file.", ""]
