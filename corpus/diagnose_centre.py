@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from corpus import excerpt_span
+
 #: STFT of the centre extraction (at the file's own rate): 2048 samples, hop 512.
 N_FFT, HOP = 2048, 512
 
@@ -50,9 +52,8 @@ def centre_only(y: np.ndarray, sr: float, *, n_fft: int = N_FFT, hop: int = HOP)
 
     Parameters
     ----------
-    y : np.ndarray [shape=(n,) or (channels, n)]
-        Mono, or stereo with left and right as the first two rows (further channels are
-        ignored).
+    y : np.ndarray [shape=(n,), (1, n) or (2, n)]
+        Mono, or stereo with left and right as rows (librosa's convention).
     sr : float
         Sample rate (only passed on to the STFT).
     n_fft, hop : int
@@ -61,7 +62,14 @@ def centre_only(y: np.ndarray, sr: float, *, n_fft: int = N_FFT, hop: int = HOP)
     Returns
     -------
     np.ndarray [shape=(n,), dtype=float32]
-        The centre signal; a mono input (or one channel) unchanged.
+        The centre signal; a mono input unchanged.
+
+    Raises
+    ------
+    ValueError
+        More than two channels (where the centre is a channel of its own, not a balance of
+        two), samples as rows (``(n, channels)``: pass ``y.T``), or a stereo signal shorter
+        than one STFT window.
 
     Examples
     --------
@@ -77,6 +85,12 @@ def centre_only(y: np.ndarray, sr: float, *, n_fft: int = N_FFT, hop: int = HOP)
     y = np.asarray(y, np.float32)
     if y.ndim == 1 or y.shape[0] == 1:
         return y.reshape(-1)
+    if y.ndim != 2 or y.shape[0] > y.shape[1]:
+        raise ValueError(f"expected (channels, n) samples, got shape {y.shape} (pass y.T for (n, channels))")
+    if y.shape[0] != 2:
+        raise ValueError(f"the centre of {y.shape[0]} channels is not defined here (stereo only)")
+    if y.shape[1] < n_fft:
+        raise ValueError(f"{y.shape[1]} samples: shorter than one STFT window ({n_fft})")
     mid, side = (y[0] + y[1]) / 2, (y[0] - y[1]) / 2
     kw = dict(fs=sr, nperseg=n_fft, noverlap=n_fft - hop)
     _, _, m = ss.stft(mid, **kw)
@@ -101,9 +115,25 @@ def _read(path: Path, start_s: float, duration_s: float | None) -> tuple[np.ndar
 _MODELS: dict = {}
 
 
-def score_item(path: Path, start_s: float, duration_s: float | None, model) -> dict:
-    """P(song | music) and the voiced share (``vocal.voiced_frac:mean``: frames with a clear
-    predominant pitch) of one excerpt, as is and centre only, and its channel count."""
+def score_item(path: Path, start_s: float = 0.0, duration_s: float | None = None, *,
+               model=None) -> dict:
+    """Score one excerpt as is and centre only.
+
+    Parameters
+    ----------
+    path : Path
+    start_s, duration_s : float
+        The excerpt (``duration_s=None``: to the end).
+    model : path, Model or None
+        Default: the shipped model. A path or ``None`` is loaded once per process.
+
+    Returns
+    -------
+    dict
+        ``channels``; ``as_is`` and ``centre``: P(song | music); ``as_is_voiced`` and
+        ``centre_voiced``: the voiced share (``vocal.voiced_frac:mean``, frames with a clear
+        predominant pitch). ``{"error": "Type: reason"}`` when the excerpt cannot be scored.
+    """
     from scoresong.features import extract_features
     from scoresong.model import load_model
 
@@ -123,59 +153,94 @@ def score_item(path: Path, start_s: float, duration_s: float | None, model) -> d
         return {"error": f"{type(exc).__name__}: {exc}"}
 
 
-def _centre_row(row: dict, root: Path, clips: Path, i: int) -> dict:
+def _centre_row(row: dict, root: Path, clips: Path, i: int, fields) -> tuple[dict, str]:
+    """The row for the copy, and what happened: ``centre``, ``mono`` or ``kept: reason``."""
     import soundfile as sf
 
     out = dict(row)
     src = Path(row["path"]) if Path(row["path"]).is_absolute() else root / row["path"]
     out["path"] = str(src)
     try:
-        y, sr = _read(src, float(row.get("start_s") or 0),
-                      float(row["duration_s"]) if row.get("duration_s") else None)
-    except Exception:  # noqa: BLE001 - left as it was: training reports it as before
-        return out
-    if y.shape[0] < 2:
-        return out
+        y, sr = _read(src, *excerpt_span(row))
+        if y.shape[0] < 2:
+            return out, "mono"
+        c = centre_only(y, sr)
+    except Exception as exc:  # noqa: BLE001 - kept as it was; training reports it as before
+        return out, f"kept: {type(exc).__name__}: {exc}"
     dest = clips / f"{i:06d}.flac"
-    sf.write(dest, centre_only(y, sr), sr, subtype="PCM_24")
-    out.update(path=str(dest), start_s="", duration_s="")
-    return out
+    sf.write(dest, c, sr, subtype="PCM_24")
+    out["path"] = str(dest)
+    out.update({k: "" for k in ("start_s", "duration_s") if k in fields})
+    return out, "centre"
 
 
-def centre_copy(manifest: Path, out: Path, *, jobs: int = 2) -> Path:
-    """Write ``out/manifest.csv``: ``manifest``'s rows with every stereo excerpt replaced by
-    its centre-only version (``out/clips/NNNNNN.flac``, 24-bit, the file's own rate) and
-    every path absolute; all other columns (labels, groups) unchanged.
+def centre_copy(manifest: Path, out: Path, *, jobs: int = 2) -> tuple[Path, dict]:
+    """Copy a training manifest with every stereo excerpt replaced by its centre-only clip.
+
+    Parameters
+    ----------
+    manifest : Path
+        A manifest (``path,label[,group,start_s,duration_s,...]``; relative paths are taken
+        from its folder).
+    out : Path
+        Folder for ``manifest.csv`` and ``clips/NNNNNN.flac`` (24-bit, the file's own rate).
+    jobs : int
+        Worker processes.
 
     Returns
     -------
-    Path
-        The new manifest.
+    manifest : Path
+        The new manifest: every path absolute, every other column (labels, groups) unchanged.
+    counts : dict
+        Rows made centre-only, left mono, and kept unprocessed (with each reason: more than
+        two channels, shorter than one window, unreadable by libsndfile).
     """
+    from collections import Counter
+
     from joblib import Parallel, delayed
 
-    with open(manifest, newline="", encoding="utf-8") as fh:
+    manifest, out = Path(manifest).resolve(), Path(out).resolve()
+    with open(manifest, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         fields, rows = reader.fieldnames, list(reader)
     clips = out / "clips"
     clips.mkdir(parents=True, exist_ok=True)
-    new = Parallel(n_jobs=jobs)(delayed(_centre_row)(r, manifest.parent, clips, i)
-                                for i, r in enumerate(rows))
+    done = Parallel(n_jobs=jobs)(delayed(_centre_row)(r, manifest.parent, clips, i, fields)
+                                 for i, r in enumerate(rows))
     dest = out / "manifest.csv"
     with open(dest, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
-        w.writerows(new)
-    return dest
+        w.writerows(r for r, _ in done)
+    return dest, dict(Counter(status for _, status in done))
 
 
 def summarise(rows: list[dict], scores: list[dict], threshold: float) -> dict:
-    """The figures printed for one set (see the module docstring)."""
+    """The figures printed for one set.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The manifest rows (``label``, ``group``).
+    scores : list of dict
+        :func:`score_item` of each row, in the same order.
+    threshold : float
+        The model's threshold on P(song | music).
+
+    Returns
+    -------
+    dict
+        ``items``, ``failed``, ``threshold``; per way (``as_is``, ``centre``): ROC-AUC (None
+        with one class), songs found, score called song; ``groups``: per source and label,
+        the median P(song | music), the calls and the median voiced share, both ways.
+    """
     from sklearn.metrics import roc_auc_score
 
     ok = [i for i, s in enumerate(scores) if "error" not in s]
+    out = {"items": len(rows), "failed": len(rows) - len(ok), "threshold": threshold, "groups": []}
+    if not ok:
+        return out
     y = np.array([rows[i]["label"] == "song" for i in ok])
-    out = {"items": len(rows), "failed": len(rows) - len(ok), "threshold": threshold}
     for way in ("as_is", "centre"):
         p = np.array([scores[i][way] for i in ok])
         out[way] = {
@@ -186,7 +251,6 @@ def summarise(rows: list[dict], scores: list[dict], threshold: float) -> dict:
     groups = {}
     for i in ok:
         groups.setdefault((rows[i]["group"], rows[i]["label"]), []).append(i)
-    out["groups"] = []
     for (g, lab), idx in sorted(groups.items()):
         d = {"group": g, "label": lab, "n": len(idx),
              "channels": max(scores[i]["channels"] for i in idx)}
@@ -199,6 +263,7 @@ def summarise(rows: list[dict], scores: list[dict], threshold: float) -> dict:
 
 
 def render(results: dict, model_version: str) -> str:
+    """The Markdown report of :func:`summarise`'s results, set by set."""
     lines = [f"# Centre-only input: how much of the real songs' miss is the mix? "
              f"(python -m corpus.diagnose_centre)", "",
              f"Model {model_version}, as given (this script trains nothing). Each excerpt scored as is "
@@ -206,6 +271,9 @@ def render(results: dict, model_version: str) -> str:
              f"phase); mono files are unchanged. Figures: P(song | music) at the model's "
              f"threshold. Full numbers: the .json beside this file.", ""]
     for name, r in results.items():
+        if "as_is" not in r:
+            lines += [f"## {name} ({r['items']} excerpts, all {r['failed']} failed)", ""]
+            continue
         a, c = r["as_is"], r["centre"]
         lines += [f"## {name} ({r['items']} excerpts, {r['failed']} failed)", "",
                   "| | ROC-AUC | songs found | score called song |", "|---|---:|---:|---:|"]
@@ -239,9 +307,16 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("-o", "--out", type=Path, default=None, help="report stem (.md and .json)")
     a = ap.parse_args(argv)
+    if a.centre_copy and a.sets:
+        ap.error("--centre-copy writes a training copy; score sets in a separate run")
     if a.centre_copy:
-        print(centre_copy(*a.centre_copy, jobs=a.jobs))
+        dest, counts = centre_copy(*a.centre_copy, jobs=a.jobs)
+        print(dest)
+        for status, n in sorted(counts.items()):
+            print(f"{n:6d}  {status}")
         return 0
+    if not a.sets:
+        ap.error("give at least one SET folder (or --centre-copy)")
     model = load_model(a.model)
     results = {}
     for folder in a.sets:
@@ -249,13 +324,12 @@ def main(argv=None) -> int:
         if not manifest.is_file():
             print(f"no manifest at {manifest}", file=sys.stderr)
             return 2
-        with open(manifest, newline="", encoding="utf-8") as fh:
+        with open(manifest, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.DictReader(fh))
         scores = Parallel(n_jobs=a.jobs)(
-            delayed(score_item)(folder / r["path"], float(r.get("start_s") or 0),
-                                float(r["duration_s"]) if r.get("duration_s") else None, a.model)
-            for r in rows)
-        results[folder.name] = summarise(rows, scores, float(model.threshold))
+            delayed(score_item)(folder / r["path"], *excerpt_span(r), model=a.model) for r in rows)
+        name = folder.name if folder.name not in results else str(folder)
+        results[name] = summarise(rows, scores, float(model.threshold))
     text = render(results, model.version)
     print(text)
     if a.out:

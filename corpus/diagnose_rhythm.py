@@ -60,6 +60,7 @@ from pathlib import Path
 
 import numpy as np
 
+from corpus import excerpt_span
 from corpus.diagnose_ambience import _auc
 from scoresong.audio import ANALYSIS_SR
 from scoresong.features import SEGMENT_FRAMES
@@ -224,8 +225,7 @@ def _screen_matrix(corpus: Path, rows: list[dict], jobs: int):
     from joblib import Parallel, delayed
 
     res = Parallel(n_jobs=jobs, batch_size=16)(
-        delayed(_screen_row)(corpus / r["path"], float(r.get("start_s") or 0),
-                             float(r["duration_s"]) if r.get("duration_s") else None) for r in rows)
+        delayed(_screen_row)(corpus / r["path"], *excerpt_span(r)) for r in rows)
     keep = [i for i, x in enumerate(res) if x is not None]
     return (np.stack([res[i][0] for i in keep]), np.stack([res[i][1] for i in keep]), np.array(keep))
 
@@ -341,12 +341,9 @@ def real_against_corpus(corpus: Path, rows: list[dict], ext: Path, *, n: int, se
     chosen = {g: [items[i] for i in sorted(rng.permutation(len(items))[:n])]
               for g, items in sorted(groups.items()) if len(items) >= 3}
 
-    def args(root, r):
-        return (root / r["path"], float(r.get("start_s") or 0),
-                float(r["duration_s"]) if r.get("duration_s") else None)
-
     flat = [(g, it) for g, items in chosen.items() for it in items]
-    res = Parallel(n_jobs=jobs)(delayed(_clip_stats)(*args(*it)) for _, it in flat)
+    res = Parallel(n_jobs=jobs)(delayed(_clip_stats)(root / r["path"], *excerpt_span(r))
+                                for _, (root, r) in flat)
     out = {}
     for g in chosen:
         vals = [r for (gg, _), r in zip(flat, res) if gg == g and r and "error" not in r]

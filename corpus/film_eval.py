@@ -51,6 +51,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from corpus import excerpt_span
+
 from .timeline_eval import GRID, SR, _merge, boundaries, boundary_hits, labels_on_grid
 
 #: Share of each part among a reel's stretches (a film is mostly dialogue, effects and score).
@@ -65,12 +67,6 @@ def _load(path: Path, start: float, dur: float | None) -> np.ndarray:
 
     y, _ = audio.load(str(path), sr=SR, offset=start, duration=dur, check_silence=False, min_duration=0.0)
     return y
-
-
-def _start_dur(r: dict) -> tuple[float, float | None]:
-    s = float(r.get("start_s") or 0.0)
-    d = r.get("duration_s")
-    return s, (float(d) if d else None)
 
 
 def pools(rows: list[dict]) -> dict[str, list[dict]]:
@@ -99,7 +95,7 @@ def stretch(part: str, pool: list[dict], rng) -> np.ndarray:
     same = [r for r in pool if r.get("group") == first.get("group") and r.get("kind") == first.get("kind")]
     n = int(rng.integers(2, 5)) if part == "score" else int(rng.integers(1, 4))
     rows = [first] + [same[rng.integers(len(same))] for _ in range(n - 1)]
-    return np.concatenate([_load(r["_file"], *_start_dur(r)) for r in rows])
+    return np.concatenate([_load(r["_file"], *excerpt_span(r)) for r in rows])
 
 
 def build_reel(pool: dict[str, list[dict]], rng, n_items: int):

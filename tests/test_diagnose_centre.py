@@ -4,6 +4,8 @@ it says. Tolerances: the STFT's edges (one window at each end) are left out of l
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -62,7 +64,16 @@ def test_summary_counts_and_skips_failures():
     assert a["centre"]["voiced_median"] == pytest.approx(0.4)
 
 
-def test_centre_copy_replaces_stereo_excerpts_and_keeps_the_rest(tmp_path):
+def _manifest(path, rows):
+    import csv
+
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_centre_copy_replaces_stereo_excerpts_and_keeps_the_rest(tmp_path, monkeypatch):
     import csv
 
     import soundfile as sf
@@ -71,26 +82,67 @@ def test_centre_copy_replaces_stereo_excerpts_and_keeps_the_rest(tmp_path):
 
     voice = (0.3 * np.sin(2 * np.pi * 440 * T)).astype(np.float32)
     guitar = (0.3 * np.sin(2 * np.pi * 196 * T)).astype(np.float32)
-    sf.write(tmp_path / "stereo.wav", np.stack([voice + guitar, voice], axis=1), SR)
+    late = np.where(T >= 0.5, voice, 0).astype(np.float32)      # the voice starts at 0.5 s
+    sf.write(tmp_path / "stereo.wav", np.stack([late + guitar, late], axis=1), SR)
     sf.write(tmp_path / "mono.wav", voice, SR)
+    sf.write(tmp_path / "surround.wav", np.stack([voice] * 6, axis=1), SR)
+    sf.write(tmp_path / "short.wav", np.stack([voice[:1000], voice[:1000]], axis=1), SR)
     rows = [{"path": "stereo.wav", "label": "song", "group": "g1", "start_s": "0.5", "duration_s": "1.0"},
             {"path": "mono.wav", "label": "score", "group": "g2", "start_s": "0.0", "duration_s": "1.0"},
-            {"path": "missing.wav", "label": "score", "group": "g3", "start_s": "", "duration_s": ""}]
-    with open(tmp_path / "manifest.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    dest = centre_copy(tmp_path / "manifest.csv", tmp_path / "out", jobs=1)
+            {"path": "missing.wav", "label": "score", "group": "g3", "start_s": "", "duration_s": ""},
+            {"path": "surround.wav", "label": "score", "group": "g4", "start_s": "", "duration_s": ""},
+            {"path": "short.wav", "label": "score", "group": "g5", "start_s": "", "duration_s": ""}]
+    _manifest(tmp_path / "manifest.csv", rows)
+    monkeypatch.chdir(tmp_path)                      # relative arguments, as on a command line
+    dest, counts = centre_copy(Path("manifest.csv"), Path("out"), jobs=1)
     new = list(csv.DictReader(open(dest)))
-    assert [r["label"] for r in new] == ["song", "score", "score"]
-    assert [r["group"] for r in new] == ["g1", "g2", "g3"]
-    # The stereo excerpt became its own clip (the 1 s excerpt, centre only: the guitar gone).
+    assert [r["label"] for r in new] == ["song", "score", "score", "score", "score"]
+    assert [r["group"] for r in new] == ["g1", "g2", "g3", "g4", "g5"]
+    assert all(Path(r["path"]).is_absolute() and (Path(r["path"]).exists() or "missing" in r["path"])
+               for r in new)
+    # The stereo excerpt became its own clip: the 1 s from 0.5 s (the voice throughout: an
+    # excerpt from 0 would begin with 0.5 s of silence), centre only (the guitar gone).
     clip, sr = sf.read(new[0]["path"])
     assert sr == SR and clip.ndim == 1 and clip.size == SR
     assert (new[0]["start_s"], new[0]["duration_s"]) == ("", "")
+    assert np.abs(clip[: SR // 4]).max() > 0.2
     spec = np.abs(np.fft.rfft(clip[N_FFT:-N_FFT]))
     f = np.fft.rfftfreq(clip[N_FFT:-N_FFT].size, 1 / SR)
     assert spec[np.argmin(np.abs(f - 440))] > 100 * spec[np.argmin(np.abs(f - 196))]
-    # Mono and unreadable rows keep their file and excerpt, with an absolute path.
+    # Mono, unreadable, six-channel and too-short rows keep their file and excerpt.
     assert new[1]["path"] == str(tmp_path / "mono.wav") and new[1]["start_s"] == "0.0"
-    assert new[2]["path"] == str(tmp_path / "missing.wav")
+    assert [new[i]["path"] for i in (2, 3, 4)] == [str(tmp_path / n) for n in
+                                                  ("missing.wav", "surround.wav", "short.wav")]
+    assert counts["centre"] == 1 and counts["mono"] == 1
+    kept = sorted(k for k in counts if k.startswith("kept"))
+    assert len(kept) == 3 and any("6 channels" in k for k in kept) and any("window" in k for k in kept)
+
+
+def test_centre_copy_of_a_manifest_without_excerpt_columns(tmp_path):
+    import csv
+
+    import soundfile as sf
+
+    from corpus.diagnose_centre import centre_copy
+
+    voice = (0.3 * np.sin(2 * np.pi * 440 * T)).astype(np.float32)
+    sf.write(tmp_path / "a.wav", np.stack([voice, voice], axis=1), SR)
+    _manifest(tmp_path / "m.csv", [{"path": "a.wav", "label": "song", "group": "g"}])
+    dest, counts = centre_copy(tmp_path / "m.csv", tmp_path / "out", jobs=1)
+    (row,) = list(csv.DictReader(open(dest)))
+    assert set(row) == {"path", "label", "group"} and counts == {"centre": 1}
+
+
+def test_centre_only_refuses_what_it_cannot_do():
+    y = np.zeros((2, 4 * N_FFT), np.float32)
+    with pytest.raises(ValueError, match="y.T"):
+        centre_only(y.T, SR)
+    with pytest.raises(ValueError, match="3 channels"):
+        centre_only(np.zeros((3, 4 * N_FFT), np.float32), SR)
+    with pytest.raises(ValueError, match="window"):
+        centre_only(np.zeros((2, 100), np.float32), SR)
+
+
+def test_summary_of_a_set_where_everything_failed():
+    s = summarise([{"label": "song", "group": "a"}], [{"error": "EmptyAudioError: x"}], 0.1)
+    assert s == {"items": 1, "failed": 1, "threshold": 0.1, "groups": []}
