@@ -62,6 +62,7 @@ import numpy as np
 
 from corpus import excerpt_span
 from corpus.diagnose_ambience import _auc
+from corpus.select import SHIPPED_GENERATORS
 from scoresong.audio import ANALYSIS_SR
 from scoresong.features import SEGMENT_FRAMES
 from scoresong.spectrum import HOP
@@ -247,7 +248,7 @@ SCREEN_VARIANTS = {"shipped features": None,
 
 
 def screen(corpus: Path, rows: list[dict], *, jobs: int,
-           train_generators=("speech2sing_v1", "sinsy", "singer")) -> dict:
+           train_generators=SHIPPED_GENERATORS) -> dict:
     from corpus.generator_eval import _song_proba, fit_classifier, generator_folds
 
     X, E, keep = _screen_matrix(corpus, rows, jobs)
@@ -331,7 +332,7 @@ def real_against_corpus(corpus: Path, rows: list[dict], ext: Path, *, n: int, se
         ext_rows = list(csv.DictReader(fh))
     groups: dict[str, list[tuple[Path, dict]]] = defaultdict(list)
     for r in rows:
-        if r.get("generator") in ("speech2sing_v1", "sinsy", "singer"):
+        if r.get("generator") in SHIPPED_GENERATORS:
             groups[f"corpus song {r['generator']}"].append((corpus, r))
         elif r["kind"] in ("score", "score_rock", "score_speech"):
             groups[f"corpus {r['kind']}"].append((corpus, r))
