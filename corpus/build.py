@@ -271,11 +271,34 @@ def vocal_band_density(y: np.ndarray, sr: int = GEN_SR) -> float:
     return round(float(np.mean(band > np.percentile(band, 99) - 30)), 3)
 
 
+def _load_stereo(path: str, offset: float, n: int) -> np.ndarray | None:
+    """A stereo backing's excerpt as ``(2, n)`` at :data:`GEN_SR` (the same span as
+    :func:`_load_gen` reads, both channels resampled with the same soxr quality), or None
+    for a file that is not two-channel or cannot be read that way."""
+    import soxr
+
+    try:
+        with sf.SoundFile(path) as f:
+            if f.channels != 2:
+                return None
+            src_sr = int(f.samplerate)
+            f.seek(int(round(offset * src_sr)))
+            x = f.read(int(round(CLIP_S * src_sr)), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError):
+        return None
+    if src_sr != GEN_SR:
+        x = soxr.resample(x, src_sr, GEN_SR, quality="MQ")
+    x = np.ascontiguousarray(x.T, dtype=np.float32)
+    return np.pad(x, ((0, 0), (0, max(0, n - x.shape[1]))))[:, :n]
+
+
 def _write(out: Path, rel: str, y: np.ndarray) -> None:
+    """Write a clip as 16-bit FLAC: ``(n,)`` mono or ``(2, n)`` stereo."""
     p = out / rel
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_suffix(".tmp.flac")
-    sf.write(tmp, np.clip(y, -1, 1), GEN_SR, subtype="PCM_16", format="FLAC")
+    y = np.clip(y, -1, 1)
+    sf.write(tmp, y.T if y.ndim == 2 else y, GEN_SR, subtype="PCM_16", format="FLAC")
     tmp.replace(p)
 
 
@@ -382,6 +405,11 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
             rows.append({"problem": f"backing {s['backing']}@{s['start_s']}: silent (< -50 dBFS), "
                                     f"triplet {Path(s['rows'][0]['path']).stem} skipped"})
             continue
+        # Mixes over a stereo backing stay stereo with the voice in the centre, as records
+        # and film mixes place a lead vocal or dialogue; analysis (key, tempo, density)
+        # and mixing levels use the mono downmix, so the mixes' downmix is the mono mix.
+        bst = _load_stereo(str(out / s["backing"]), s["start_s"], n_clip) if s.get("stereo") else None
+        mix_bed = backing if bst is None else bst
         tonic, mode, tempo, beats = _key_tempo(backing)
         eighth = 30.0 / tempo
         target = float(rng.uniform(15.0, 19.5))
@@ -389,7 +417,7 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
         for r in s["rows"]:
             kind, detail = r["kind"], r["detail"]
             if kind == "score":
-                y = backing
+                y = mix_bed
             elif kind in ("song_constructed", "song_acappella") or detail == "vocalise":
                 gen = s.get("generator", "speech2sing_v1")
                 if "centre" not in s:
@@ -409,7 +437,7 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
                         continue
                     v, act = res
                     v = mixing.vocal_chain(v, GEN_SR, rng, style="sung")
-                    y = mixing.mix(backing, v, act, float(r["var_db"]))
+                    y = mixing.mix(mix_bed, v, act, float(r["var_db"]))
                 else:
                     if "sung" not in s:
                         v, act = _lead_vocal(s, gen, rng, beats, notes, eighth, target)
@@ -422,14 +450,14 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
                         y = np.pad(v, (0, max(0, n_clip - v.size)))[:n_clip]
                         y = y / (np.max(np.abs(y)) + 1e-9) * 0.7
                     else:
-                        y = mixing.mix(backing, v, act, float(r["var_db"]))
+                        y = mixing.mix(mix_bed, v, act, float(r["var_db"]))
             elif kind == "score_speech":
                 v, act = _spoken_line(s["phrases_speak"], rng, target, vocode=s["vocode_speech"])
                 if not act.any():
                     rows.append({"problem": f"{r['path']}: no usable spoken phrase from {r['voice']}"})
                     continue
                 v = mixing.vocal_chain(v, GEN_SR, rng, style="speech")
-                y = mixing.mix(backing, v, act, float(r["var_db"]))
+                y = mixing.mix(mix_bed, v, act, float(r["var_db"]))
             elif kind == "score_choir" and detail.startswith("choir_pad"):
                 sample = _load_gen(str(out / s["choir_sample"]))
                 base = 60.0  # ambi_choir is pitched around C4
@@ -440,7 +468,7 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
                     chords.append([root, root + (3 if mode == "minor" else 4), root + 7, root + 12])
                 pad = mixing.choir_pad(sample, GEN_SR, chords, base, CLIP_S, rng)
                 act = np.ones(pad.size, bool)
-                y = mixing.mix(backing, pad, act, float(r["var_db"]))
+                y = mixing.mix(mix_bed, pad, act, float(r["var_db"]))
             else:
                 continue
             _write(out, r["path"], y)
@@ -480,7 +508,7 @@ def _lead_vocal(s: dict, gen: str, rng, beats, notes, eighth, target):
 
 # ----------------------------------------------------------------------------- main
 def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 0,
-          packages: set[str] | None = None, seed: int = 0) -> dict:
+          packages: set[str] | None = None, seed: int = 0, stereo_mixes: bool = True) -> dict:
     t0 = time.time()
     out.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
@@ -662,7 +690,8 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 0,
                     phrases_speak=[str(out / x) for x in speak[:40]], real_sung=real_sung,
                     vocode_speech=bool(rng.random() < 0.7) and gen != "rap", choir_sample=choir,
                     generator=gen, production=str(rng.choice(PRODUCTIONS, p=[.5, .3, .2])),
-                    formant=float(rng.uniform(0.88, 1.14)) if gen == "speech2sing_v2" and rng.random() < 0.6 else 1.0)
+                    formant=float(rng.uniform(0.88, 1.14)) if gen == "speech2sing_v2" and rng.random() < 0.6 else 1.0,
+                    stereo=stereo_mixes)
         specs_by_voice[voice].append(spec)
 
     # Songs of the statistical singing synthesiser: its voice variants take turns over the
@@ -708,7 +737,7 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 0,
                     phrases_speak=[str(out / x) for x in speak[:40]], real_sung=False,
                     vocode_speech=bool(srng.random() < 0.7), choir_sample=choir, generator="sinsy",
                     sinsy_voice=variant, sinsy_range=(lo, hi),
-                    production=str(srng.choice(PRODUCTIONS, p=[.5, .3, .2])))
+                    production=str(srng.choice(PRODUCTIONS, p=[.5, .3, .2])), stereo=stereo_mixes)
         specs_by_voice[name].append(spec)
 
     from joblib import Parallel, delayed
@@ -744,6 +773,7 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 0,
         w.writeheader()
         w.writerows(rows)
     summary = summarise(rows, problems, time.time() - t0, pkg_cell, voice_cell, fetched)
+    summary["stereo_mixes"] = stereo_mixes
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "problems.txt").write_text("\n".join(problems) + ("\n" if problems else ""))
     log(json.dumps({k: summary[k] for k in ("clips", "minutes", "by_label", "by_kind", "n_voices",
@@ -792,9 +822,13 @@ def main(argv=None) -> int:
     ap.add_argument("--packages", default=None,
                     help="comma-separated subset of source packages (for tiny test builds)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mono-mixes", action="store_true",
+                    help="mix every constructed clip in mono, as corpora before 2026-12-06 did "
+                         "(default: clips over a stereo backing stay stereo, voice centred)")
     a = ap.parse_args(argv)
     pk = set(a.packages.split(",")) if a.packages else None
-    s = build(a.out, jobs=a.jobs, triplets=a.triplets, sinsy=a.sinsy, packages=pk, seed=a.seed)
+    s = build(a.out, jobs=a.jobs, triplets=a.triplets, sinsy=a.sinsy, packages=pk, seed=a.seed,
+              stereo_mixes=not a.mono_mixes)
     return 0 if s["clips"] else 1
 
 

@@ -37,13 +37,15 @@ def mix(backing: np.ndarray, vocal: np.ndarray, active: np.ndarray, var_db: floa
     """Mix so that the vocal (over its active part) sits ``var_db`` dB above the backing.
 
     The result is scaled down only if it would clip, so levels stay natural. The vocal
-    is padded or cut to the backing's length.
+    is padded or cut to the backing's length. A stereo backing ``(2, n)`` gets the (mono)
+    vocal panned to the centre, the way a lead vocal or dialogue is mixed; the ratio is
+    measured on the backing's mono downmix, so the downmix of the stereo mix is the mono mix.
     """
-    n = backing.size
+    n = backing.shape[-1]
     vocal = np.pad(vocal, (0, max(0, n - vocal.size)))[:n]
     active = np.pad(active, (0, max(0, n - active.size)))[:n]
     v_rms = rms(vocal[active]) if active.any() else rms(vocal)
-    b_rms = rms(backing)
+    b_rms = rms(backing.mean(axis=0) if backing.ndim == 2 else backing)
     gain = (b_rms / v_rms) * 10 ** (var_db / 20)
     y = backing + gain * vocal
     peak = float(np.max(np.abs(y)))

@@ -142,3 +142,32 @@ def test_note_contour_has_requested_vibrato():
     tail = cents[200:]  # after the scoop and the vibrato onset
     assert 15 < (tail.max() - tail.min()) / 2 < 100  # 20-80 cents depth plus drift
     assert abs(np.median(tail)) < 20
+
+
+def test_stereo_backing_mix_puts_the_voice_in_the_centre(tmp_path):
+    """Over a stereo backing the vocal is mixed to the centre: the side is the backing's
+    alone, and the downmix is the mono mix (same ratio, measured on the downmix)."""
+    import soundfile as sf
+
+    from corpus import mixing
+
+    rng = np.random.default_rng(3)
+    n = B.GEN_SR * 2
+    bed = (0.1 * rng.standard_normal((2, n))).astype(np.float32)
+    voice = (0.2 * np.sin(2 * np.pi * 220 * np.arange(n) / B.GEN_SR)).astype(np.float32)
+    act = np.ones(n, bool)
+    st = mixing.mix(bed, voice, act, 3.0)
+    mono = mixing.mix(bed.mean(axis=0), voice, act, 3.0)
+    assert st.shape == (2, n)
+    # Neither mix reaches the 0.98 peak that would rescale it: exact up to float32 rounding.
+    np.testing.assert_allclose(st.mean(axis=0), mono, atol=1e-6)
+    np.testing.assert_allclose((st[0] - st[1]) / 2, (bed[0] - bed[1]) / 2, atol=1e-6)
+    # _load_stereo reads the same span as _load_gen, and declines a mono file.
+    p = tmp_path / "st.wav"
+    sf.write(p, np.stack([bed[0], -bed[1]]).T.repeat(3, axis=0)[: 3 * n], B.GEN_SR, subtype="FLOAT")
+    x = B._load_stereo(str(p), 0.5, n)
+    assert x.shape == (2, n)
+    mono_read = B._load_gen(str(p), 0.5, B.CLIP_S)
+    np.testing.assert_allclose(x.mean(axis=0)[: mono_read.size], mono_read[:n], atol=1e-6)
+    sf.write(tmp_path / "m.wav", bed[0], B.GEN_SR, subtype="FLOAT")
+    assert B._load_stereo(str(tmp_path / "m.wav"), 0.0, n) is None
