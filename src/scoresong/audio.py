@@ -324,6 +324,38 @@ def _planar_mono(x: np.ndarray) -> np.ndarray:
     return mono / np.float32(ch)
 
 
+def _planar_mid_side(x: np.ndarray) -> np.ndarray:
+    """Mid and side of a stereo ``(2, n)`` block as a ``(2, n)`` float32 array: row 0 is
+    ``(L + R) / 2`` (bit-identical to :func:`_planar_mono`), row 1 ``(L - R) / 2``. Any
+    other channel count gives the mono mix ``(n,)``: only a stereo image has a centre
+    that a side channel can be subtracted from."""
+    if x.shape[0] != 2:
+        return _planar_mono(x)
+    left = np.asarray(x[0], dtype=np.float32)
+    right = np.asarray(x[1], dtype=np.float32)
+    out = np.empty((2, x.shape[1]), np.float32)
+    np.add(left, right, out=out[0])
+    np.subtract(left, right, out=out[1])
+    out /= np.float32(2)
+    return out
+
+
+def _conform(blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """Keep a mid/side stream's shape fixed by its first block: a stream that started in
+    stereo gets a silent side for a later mono block (a media file whose layout changes),
+    one that started in mono keeps only the mid of a later stereo block."""
+    rows = None
+    for b in blocks:
+        if rows is None:
+            rows = b.ndim
+        if b.ndim == rows:
+            yield b
+        elif rows == 2:
+            yield np.stack([b, np.zeros_like(b)])
+        else:
+            yield np.ascontiguousarray(b[0])
+
+
 def _to_mono(block: np.ndarray) -> np.ndarray:
     """Channel average of a ``(n, channels)`` float32 block (libsndfile's layout).
 
@@ -573,7 +605,7 @@ def _wav_declared_frames(f: sf.SoundFile, source) -> int:
 
 
 def _sf_blocks(f: sf.SoundFile, name: str, *, start: int, remaining: int | None,
-               frames_per_block: int, declared: int = 0) -> Iterator[np.ndarray]:
+               frames_per_block: int, declared: int = 0, mix=_planar_mono) -> Iterator[np.ndarray]:
     src_sr = int(f.samplerate)
     if f.channels < 1:
         raise CorruptAudioError(name, "header reports no channels")
@@ -603,7 +635,7 @@ def _sf_blocks(f: sf.SoundFile, name: str, *, start: int, remaining: int | None,
             n_read += n
             if remaining is not None:
                 remaining -= n
-            yield _to_mono(block)
+            yield mix(block.T)
         if n < want:
             break
     # Decoding that stops well short of the header's length is damage, not a short file
@@ -635,7 +667,7 @@ def _frame_planar(frame) -> np.ndarray:
     return a.astype(np.float32) * np.float32(1.0 / 2 ** (8 * a.itemsize - 1))
 
 
-def _av_blocks(op: _Opened, name: str, *, frames_per_block: int) -> Iterator[np.ndarray]:
+def _av_blocks(op: _Opened, name: str, *, frames_per_block: int, mix=_planar_mono) -> Iterator[np.ndarray]:
     import av
 
     container, st = op.handle, op.stream
@@ -664,20 +696,20 @@ def _av_blocks(op: _Opened, name: str, *, frames_per_block: int) -> Iterator[np.
             channels = _layout_channels(frame.layout)
             if channels != fifo_channels:  # the layout changed (2.0 <-> 5.1): a FIFO per layout
                 if fifo.samples:
-                    yield _planar_mono(_frame_planar(fifo.read()))
+                    yield mix(_frame_planar(fifo.read()))
                 fifo, fifo_channels = av.AudioFifo(), channels
             try:
                 fifo.write(frame)
             except ValueError:  # the sample format changed
-                yield _planar_mono(_frame_planar(fifo.read()))
+                yield mix(_frame_planar(fifo.read()))
                 fifo = av.AudioFifo()
                 fifo.write(frame)
             n_total += frame.samples
             if fifo.samples >= frames_per_block:
                 # Mix once per block, not once per 1024-sample frame.
-                yield _planar_mono(_frame_planar(fifo.read()))
+                yield mix(_frame_planar(fifo.read()))
     if fifo.samples:
-        yield _planar_mono(_frame_planar(fifo.read()))
+        yield mix(_frame_planar(fifo.read()))
     if n_total == 0:
         raise EmptyAudioError(name, "the audio stream holds no samples")
     # A container with an index declares its length: a large shortfall is a truncated file
@@ -690,13 +722,13 @@ def _av_blocks(op: _Opened, name: str, *, frames_per_block: int) -> Iterator[np.
                                       f"declares {declared:.1f} s")
 
 
-def _array_blocks(x: np.ndarray, *, frames_per_block: int) -> Iterator[np.ndarray]:
+def _array_blocks(x: np.ndarray, *, frames_per_block: int, mix=_planar_mono) -> Iterator[np.ndarray]:
     n = x.shape[1]
     for i in range(0, n, frames_per_block):
-        yield _planar_mono(x[:, i:i + frames_per_block])
+        yield mix(x[:, i:i + frames_per_block])
 
 
-def _iter_blocks(blocks: Iterable, name: str) -> Iterator[np.ndarray]:
+def _iter_blocks(blocks: Iterable, name: str, *, mix=_planar_mono) -> Iterator[np.ndarray]:
     channels = None
     for k, b in enumerate(blocks):
         x = _channels_first(b, name, what=f"block {k}", channels=channels)
@@ -707,29 +739,32 @@ def _iter_blocks(blocks: Iterable, name: str) -> Iterator[np.ndarray]:
         elif x.shape[0] != channels:
             raise ValueError(f"{name}: block {k} has {x.shape[0]} channel(s), the first block had "
                              f"{channels}")
-        yield _planar_mono(x)
+        yield mix(x)
 
 
 def _trim(blocks: Iterator[np.ndarray], start: int, count: int | None) -> Iterator[np.ndarray]:
-    """Drop the first ``start`` samples of a block stream and stop after ``count``."""
+    """Drop the first ``start`` samples of a block stream and stop after ``count``
+    (blocks are ``(n,)`` or, mid/side, ``(2, n)``: samples run along the last axis)."""
     for b in blocks:
+        n = b.shape[-1]
         if start:
-            if b.size <= start:
-                start -= b.size
+            if n <= start:
+                start -= n
                 continue
-            b, start = b[start:], 0
+            b, start = b[..., start:], 0
+            n = b.shape[-1]
         if count is not None:
-            if b.size >= count:
+            if n >= count:
                 if count:
-                    yield b[:count]
+                    yield b[..., :count]
                 return
-            count -= b.size
+            count -= n
         yield b
 
 
 def stream(source, *, sr: int = ANALYSIS_SR, source_sr: float | None = None, offset: float = 0.0,
            duration: float | None = None, stream: int | None = None, block_duration: float = 60.0,
-           quality: str = "MQ") -> Iterator[np.ndarray]:
+           quality: str = "MQ", mid_side: bool = False) -> Iterator[np.ndarray]:
     """Decode ``source`` block by block as mono float32 at ``sr``.
 
     Memory is bounded by ``block_duration`` (and by a byte budget for files with many
@@ -755,11 +790,17 @@ def stream(source, *, sr: int = ANALYSIS_SR, source_sr: float | None = None, off
     quality : {"QQ", "LQ", "MQ", "HQ", "VHQ"}
         soxr resampling quality. "MQ" keeps the pass band flat far beyond what the
         features use (they stop at 7.6 kHz) at a fraction of "HQ"'s cost.
+    mid_side : bool
+        For a two-channel source, yield ``(2, n)`` blocks: row 0 the mono mix (mid,
+        ``(L + R) / 2``, the same samples as without this option), row 1 the side
+        ``(L - R) / 2``, both resampled by one two-channel soxr stream. Sources with any
+        other number of channels still yield ``(n,)`` mono blocks; the first block fixes
+        the shape for the whole stream.
 
     Yields
     ------
-    np.ndarray [shape=(n,), dtype=float32]
-        Consecutive blocks of the mono, resampled signal.
+    np.ndarray [shape=(n,) or (2, n), dtype=float32]
+        Consecutive blocks of the mono (or mid/side), resampled signal.
 
     Raises
     ------
@@ -802,22 +843,25 @@ def stream(source, *, sr: int = ANALYSIS_SR, source_sr: float | None = None, off
     start = int(round(offset * src_sr))
     count = None if duration is None else int(round(duration * src_sr))
     frames_per_block = max(1024, int(block_duration * src_sr))
+    mix = _planar_mid_side if mid_side else _planar_mono
     try:
         if op is not None and op.kind == "sf":
             native = _sf_blocks(op.handle, name, start=start, remaining=count,
                                 frames_per_block=frames_per_block,
-                                declared=_wav_declared_frames(op.handle, source))
+                                declared=_wav_declared_frames(op.handle, source), mix=mix)
             start = 0  # libsndfile seeks
         elif op is not None:
-            native = _av_blocks(op, name, frames_per_block=frames_per_block)
+            native = _av_blocks(op, name, frames_per_block=frames_per_block, mix=mix)
         elif isinstance(source, np.ndarray) or isinstance(source, (list, tuple)):
             x = _channels_first(source, name)
-            native = _array_blocks(x, frames_per_block=frames_per_block)
+            native = _array_blocks(x, frames_per_block=frames_per_block, mix=mix)
         else:
             if not hasattr(source, "__iter__"):
                 raise TypeError(f"{name}: expected a path, bytes, a file-like object, a numpy "
                                 f"array or an iterator of arrays, got {type(source).__name__}")
-            native = _iter_blocks(source, name)
+            native = _iter_blocks(source, name, mix=mix)
+        if mid_side:
+            native = _conform(native)
         yield from _resampled(_trim(native, start, count), name, src_sr, sr, quality=quality,
                               offset=offset)
     finally:
@@ -837,42 +881,61 @@ _ANALYSIS_DEPTH = 8
 
 
 def analysis_blocks(source, *, source_sr: float | None = None, offset: float = 0.0,
-                    duration: float | None = None, stream: int | None = None
-                    ) -> Iterator[np.ndarray]:
-    """:func:`stream` at :data:`ANALYSIS_SR`, as the feature core consumes it.
+                    duration: float | None = None, stream: int | None = None,
+                    mid_side: bool = True) -> Iterator[np.ndarray]:
+    """:func:`stream` at :data:`ANALYSIS_SR`, as the feature core consumes it: mid/side
+    ``(2, n)`` blocks for a stereo source (the vocal features hear the centre of the
+    image), mono ``(n,)`` blocks otherwise.
 
     A file (path, bytes, file object) is decoded one step ahead on another core
     (:func:`prefetch`); an array needs no decoding, and a caller's own block iterator stays
     in the caller's thread.
     """
     blocks = _stream(source, sr=ANALYSIS_SR, source_sr=source_sr, offset=offset,
-                     duration=duration, stream=stream, block_duration=_ANALYSIS_BLOCK_S)
+                     duration=duration, stream=stream, block_duration=_ANALYSIS_BLOCK_S,
+                     mid_side=mid_side)
     return prefetch(blocks, depth=_ANALYSIS_DEPTH) if is_file_source(source) else blocks
 
 
 def _resampled(blocks: Iterator[np.ndarray], name: str, src_sr: int, sr: int, *, quality: str,
                offset: float) -> Iterator[np.ndarray]:
-    """Check finiteness and resample a mono block stream with one soxr stream."""
-    resampler = None if src_sr == sr else soxr.ResampleStream(
-        src_sr, sr, 1, dtype="float32", quality=quality)
+    """Check finiteness and resample a block stream with one soxr stream (mono ``(n,)``
+    blocks, or mid/side ``(2, n)`` blocks through one two-channel stream)."""
+    resampler = None
+    rows = 0
     n_read = 0
     for b in blocks:
         if not np.isfinite(b).all():
-            bad = int(np.argmin(np.isfinite(b)))
+            bad = int(np.argmin(np.isfinite(b).all(axis=0) if b.ndim == 2 else np.isfinite(b)))
             raise NonFiniteAudioError(
                 name, f"non-finite samples (NaN or inf) near {offset + (n_read + bad) / src_sr:.1f} s")
-        n_read += b.size
-        b = np.ascontiguousarray(b, dtype=np.float32)
-        out = b if resampler is None else resampler.resample_chunk(b, last=False)
-        if out.size:
+        n_read += b.shape[-1]
+        if src_sr == sr:
+            out = np.ascontiguousarray(b, dtype=np.float32)
+        else:
+            if resampler is None:
+                rows = b.shape[0] if b.ndim == 2 else 0
+                resampler = soxr.ResampleStream(src_sr, sr, max(rows, 1), dtype="float32",
+                                                quality=quality)
+            out = _resample_chunk(resampler, b, rows, last=False)
+        if out.shape[-1]:
             yield out
     if resampler is not None and n_read:
-        out = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
-        if out.size:
+        empty = np.zeros((rows, 0) if rows else 0, np.float32)
+        out = _resample_chunk(resampler, empty, rows, last=True)
+        if out.shape[-1]:
             yield out
     if n_read == 0:
         raise EmptyAudioError(name, "no samples" if not offset
                               else f"no samples after offset {offset:.1f} s")
+
+
+def _resample_chunk(resampler, b: np.ndarray, rows: int, *, last: bool) -> np.ndarray:
+    """One soxr step on a mono ``(n,)`` or a ``(rows, n)`` block (soxr takes frames first)."""
+    if not rows:
+        return resampler.resample_chunk(np.ascontiguousarray(b, dtype=np.float32), last=last)
+    out = resampler.resample_chunk(np.ascontiguousarray(b.T, dtype=np.float32), last=last)
+    return np.ascontiguousarray(out.T)
 
 
 def discover(paths: Iterable) -> list[str]:
@@ -1039,10 +1102,12 @@ class LevelMeter:
         self.peak = 0.0
 
     def watch(self, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """Pass ``blocks`` through, measuring the mono mix (row 0 of a mid/side block)."""
         for b in blocks:
-            if b.size:
-                self.peak = max(self.peak, float(np.max(np.abs(b))))
-                self.n_samples += b.size
+            mono = b[0] if b.ndim == 2 else b
+            if mono.size:
+                self.peak = max(self.peak, float(np.max(np.abs(mono))))
+                self.n_samples += mono.size
             yield b
 
     def check(self, sr: int, *, path="<array>") -> None:

@@ -2,8 +2,11 @@
 
 Data flow::
 
-    samples (audio.stream) -> chunks of 61.44 s + 1 s context each side
-      -> Spectrum (one STFT) -> frame features of each family (vocal, texture, orchestral)
+    samples (audio.stream; mid and side for a stereo file) -> chunks of 61.44 s + 1 s
+      context each side
+      -> Spectrum (one STFT of the mono mix) -> frame features of each family (vocal,
+         texture, orchestral); for a stereo file the vocal family reads the *centre* of
+         the image instead (one more STFT, of the side: Spectrum.centre)
       -> segments of 320 frames (5.12 s) -> segment statistics
       -> file vector: mean and 90th percentile of each segment statistic over the
          non-silent segments
@@ -29,7 +32,8 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from .. import audio
-from ..spectrum import FMAX, FMIN, HOP, N_FFT, N_MELS, Spectrum, mel_frequencies, one_blas_thread
+from ..spectrum import (FMAX, FMIN, HOP, N_FFT, N_MELS, Spectrum, mel_frequencies, one_blas_thread,
+                        stft_frames)
 from . import orchestral, texture, vocal
 
 __all__ = ["extract_features", "Features", "segment_stream", "feature_names",
@@ -39,7 +43,10 @@ __all__ = ["extract_features", "Features", "segment_stream", "feature_names",
 #: 3: MFCCs are the DCT-II of the log-mel spectrum (2 took the inverse transform).
 #: 4: ``vocal.contour_len_mean`` measures contour runs within each segment, so it no longer
 #: depends on where the 61.44 s chunks of a long file fall.
-FEATURE_SCHEMA_VERSION = 4
+#: 6: for a stereo source the vocal family reads the centre of the stereo image (the mono
+#: mix less the side's magnitude), where lead vocals and dialogue are mixed; mono sources
+#: give the same values as in 4. (5 was a rejected candidate, never shipped.)
+FEATURE_SCHEMA_VERSION = 6
 #: Frames per segment: 320 frames x 16 ms = 5.12 s.
 SEGMENT_FRAMES = 320
 #: Segments per processing chunk (61.44 s) and context frames on each side (1.024 s).
@@ -50,6 +57,11 @@ CONTEXT_FRAMES = 64
 SILENT_SEGMENT_DB = -60.0
 #: The feature families, in the order their values appear in the vector.
 FAMILIES = {"texture": texture, "vocal": vocal, "orchestral": orchestral}
+#: The families that read the centre of a stereo image rather than the mono mix. The vocal
+#: features look for a voice; in a dense, wide mix the mono downmix buries a centred voice
+#: under the band (the issue-11 diagnosis: models/centre.diagnosis.md). Loudness, silence
+#: and texture keep the whole mix.
+CENTRE_FAMILIES = ("vocal",)
 _AGGREGATES = ("mean", "p90")
 _PAD_L = (N_FFT - HOP) // 2
 _PAD_R = (N_FFT + HOP) // 2
@@ -62,16 +74,29 @@ def _mel_freqs(sr: int) -> np.ndarray:
 
 
 @one_blas_thread()
-def frame_features(spec: Spectrum) -> dict[str, np.ndarray]:
+def frame_features(spec: Spectrum, centre: Spectrum | None = None) -> dict[str, np.ndarray]:
     """All families' frame-level values for one block, keyed by ``family.name``.
 
     Every family runs on one BLAS thread (:func:`~scoresong.spectrum.one_blas_thread`):
     their matrix products are small, and the decoder needs the other core.
+
+    Parameters
+    ----------
+    spec : Spectrum
+        The block's mono mix.
+    centre : Spectrum, optional
+        The centre of a stereo block (:meth:`Spectrum.centre`), read by the families in
+        :data:`CENTRE_FAMILIES`; None for mono input (they read ``spec``).
     """
     shared = {"mfcc": texture.mfcc(spec.log_mel), "mel_freqs": _mel_freqs(spec.sr)}
+    views = {None: (spec, shared)}
     out = {}
     for fam, mod in FAMILIES.items():
-        for k, v in mod.frame_features(spec, shared).items():
+        key = "centre" if centre is not None and fam in CENTRE_FAMILIES else None
+        if key not in views:
+            views[key] = (centre, {"mfcc": texture.mfcc(centre.log_mel), "mel_freqs": shared["mel_freqs"]})
+        s, sh = views[key]
+        for k, v in mod.frame_features(s, sh).items():
             out[f"{fam}.{k}"] = v
     return out
 
@@ -124,33 +149,43 @@ class SegmentBlock:
 
 
 class _Segmenter:
-    """The state of :func:`segment_stream`: the samples still needed (``buf``, starting at
-    absolute sample ``buf0``), the first frame of the next chunk (``f0``) and the number
-    of samples seen."""
+    """The state of :func:`segment_stream`: the samples still needed (``buf``, rows of
+    mono or mid and side, starting at absolute sample ``buf0``), the first frame of the
+    next chunk (``f0``) and the number of samples seen."""
 
     def __init__(self, sr: int, keep_frames: bool = False):
         self.sr = sr
         self.rate = sr / HOP
         self.keep_frames = keep_frames
-        self.buf = np.zeros(0, np.float32)
+        self.buf = None         # (rows, n): 1 row (mono) or 2 (mid, side), fixed by block 1
         self.buf0 = 0           # absolute sample index of buf[0]
         self.f0 = 0             # first frame of the next chunk
         self.total = 0          # samples seen so far
 
     def push(self, block: np.ndarray) -> Iterator[SegmentBlock]:
-        """Take one block; yield every chunk it completes."""
+        """Take one block (``(n,)`` mono or ``(2, n)`` mid and side); yield every chunk it
+        completes."""
         seg, ctx = SEGMENT_FRAMES, CONTEXT_FRAMES
         chunk_frames = CHUNK_SEGMENTS * seg
-        self.buf = np.concatenate([self.buf, np.asarray(block, np.float32)])
-        self.total += len(block)
-        while self.buf0 + self.buf.size >= (self.f0 + chunk_frames + ctx) * HOP + _PAD_R:
+        block = np.asarray(block, np.float32)
+        if block.ndim == 1:
+            block = block[None, :]
+        if block.ndim != 2 or block.shape[0] not in (1, 2):
+            raise ValueError(f"blocks must be mono (n,) or mid and side (2, n), got shape {block.shape}")
+        if self.buf is None:
+            self.buf = np.zeros((block.shape[0], 0), np.float32)
+        elif block.shape[0] != self.buf.shape[0]:
+            raise ValueError(f"a block of {block.shape[0]} row(s) after blocks of {self.buf.shape[0]}")
+        self.buf = np.concatenate([self.buf, block], axis=1)
+        self.total += block.shape[1]
+        while self.buf0 + self.buf.shape[1] >= (self.f0 + chunk_frames + ctx) * HOP + _PAD_R:
             f0 = self.f0
             starts = f0 + seg * np.arange(CHUNK_SEGMENTS)
             yield self._run(f0 - ctx, f0 + chunk_frames + ctx, starts, seg, (f0, f0 + chunk_frames))
             self.f0 = f0 + chunk_frames
             keep_from = (self.f0 - seg - ctx) * HOP - _PAD_L
             if keep_from > self.buf0:
-                self.buf = self.buf[keep_from - self.buf0:]
+                self.buf = self.buf[:, keep_from - self.buf0:]
                 self.buf0 = keep_from
 
     def finish(self) -> SegmentBlock | None:
@@ -174,18 +209,21 @@ class _Segmenter:
         return self._run(g0, n_frames + CONTEXT_FRAMES, starts, length, (f0, n_frames))
 
     def _region(self, a: int, b: int) -> np.ndarray:
-        """Samples [a, b) in absolute indices, zeros outside the signal."""
-        out = np.zeros(b - a, np.float32)
-        lo, hi = max(a, self.buf0), min(b, self.buf0 + self.buf.size)
+        """Samples [a, b) in absolute indices (all rows), zeros outside the signal."""
+        rows = 1 if self.buf is None else self.buf.shape[0]
+        out = np.zeros((rows, b - a), np.float32)
+        n = 0 if self.buf is None else self.buf.shape[1]
+        lo, hi = max(a, self.buf0), min(b, self.buf0 + n)
         if hi > lo:
-            out[lo - a:hi - a] = self.buf[lo - self.buf0:hi - self.buf0]
+            out[:, lo - a:hi - a] = self.buf[:, lo - self.buf0:hi - self.buf0]
         return out
 
     def _run(self, g0: int, g1: int, starts: np.ndarray, length: int, keep: tuple[int, int]) -> SegmentBlock:
         """Analyse frames [g0, g1) and the segments of ``length`` frames at ``starts``."""
         y = self._region(g0 * HOP - _PAD_L, (g1 - 1) * HOP + _PAD_R)
-        spec = Spectrum.from_padded(y, self.sr)
-        fr = frame_features(spec)
+        spec = Spectrum.from_padded(y[0], self.sr)
+        centre = spec.centre(stft_frames(y[1])) if y.shape[0] == 2 else None
+        fr = frame_features(spec, centre)
         idx = (starts - g0)[:, None] + np.arange(length)[None, :]
         nonfinite: dict[str, int] = {}
         stats = _segment_features(fr, idx, self.rate, nonfinite)
@@ -200,12 +238,14 @@ class _Segmenter:
 
 def segment_stream(blocks: Iterable[np.ndarray], sr: int, *, keep_frames: bool = False
                    ) -> Iterator[SegmentBlock]:
-    """Turn a stream of mono sample blocks into segment statistics, chunk by chunk.
+    """Turn a stream of sample blocks into segment statistics, chunk by chunk.
 
     Parameters
     ----------
     blocks : iterable of np.ndarray
-        Consecutive mono float32 blocks at ``sr`` (any sizes).
+        Consecutive float32 blocks at ``sr`` (any sizes): mono ``(n,)``, or mid and side
+        ``(2, n)`` of a stereo source (``audio.stream(..., mid_side=True)``), whose vocal
+        family then reads the centre of the image. One shape throughout.
     sr : int
         Sample rate (use :data:`scoresong.audio.ANALYSIS_SR`).
     keep_frames : bool

@@ -1,0 +1,141 @@
+"""The centre of a stereo image (feature schema 6): mid/side decoding, the centre
+spectrum, and which features read it.
+
+Known answers by construction: a source panned to the centre is in the mid only and
+keeps its magnitude; a source panned hard to one side has equal mid and side magnitudes
+and vanishes; identical channels (L = R) are the mono file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from scoresong import audio, extract_features
+from scoresong.features import CENTRE_FAMILIES, segment_stream
+from scoresong.spectrum import HOP, N_FFT, Spectrum, stft_frames
+
+from .conftest import SR, noise, tone
+
+_PAD = ((N_FFT - HOP) // 2, (N_FFT + HOP) // 2)
+
+
+def _padded(y):
+    return np.pad(np.asarray(y, np.float32), _PAD)
+
+
+def _centre(left, right):
+    mid = Spectrum.from_padded(_padded((left + right) / 2), SR)
+    return mid, mid.centre(stft_frames(_padded((left - right) / 2)))
+
+
+def _stereo_voice_in_wide_noise(dur=12.0, seed=0):
+    """A sung-like tone (vibrato) panned to the centre, under louder decorrelated noise."""
+    rng = np.random.default_rng(seed)
+    v = tone(262, dur, vibrato_hz=5.5, vibrato_cents=50, amp=0.1)
+    n = v.size
+    left = 0.25 * rng.standard_normal(n).astype(np.float32)
+    right = 0.25 * rng.standard_normal(n).astype(np.float32)
+    return np.stack([left + v, right + v])
+
+
+def test_centre_panned_source_keeps_its_magnitude():
+    y = tone(440, 2.0)
+    mid, c = _centre(y, y)
+    # Side is exactly zero: the centre is the mid up to float32 rounding (sqrt, square).
+    np.testing.assert_allclose(c.magnitude, mid.magnitude, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(c.power, mid.power, rtol=1e-5, atol=1e-10)
+
+
+def test_hard_panned_source_vanishes():
+    y = tone(440, 2.0)
+    mid, c = _centre(y, np.zeros_like(y))
+    # |M| = |S| = |L| / 2 in every cell: nothing is left beyond rounding (1e-6 of the mid).
+    assert c.magnitude.max() <= 1e-6 * mid.magnitude.max()
+
+
+def test_centre_keeps_a_centred_tone_and_drops_a_side_one():
+    c_tone, s_tone = tone(440, 2.0), tone(1250, 2.0)
+    mid, c = _centre(c_tone + s_tone, c_tone)      # 1250 Hz only on the left
+    k440, k1250 = round(440 * N_FFT / SR), round(1250 * N_FFT / SR)
+    frames = slice(10, -10)
+    assert np.median(c.magnitude[frames, k440] / mid.magnitude[frames, k440]) > 0.99
+    assert np.median(c.magnitude[frames, k1250] / mid.magnitude[frames, k1250]) < 0.01
+
+
+@pytest.mark.parametrize("src_sr", [SR, 44100])
+def test_mid_side_stream_rows(src_sr):
+    rng = np.random.default_rng(1)
+    x = (0.1 * rng.standard_normal((2, 3 * src_sr))).astype(np.float32)
+    ms = np.concatenate(list(audio.stream(x, source_sr=src_sr, mid_side=True, block_duration=0.7)), axis=1)
+    mono = np.concatenate(list(audio.stream(x, source_sr=src_sr, block_duration=0.7)))
+    assert ms.shape == (2, mono.size)
+    # Row 0 is the mono mix. Without resampling it is bit-identical; with resampling the
+    # two-channel soxr stream gives the mono stream's samples to float32 rounding.
+    np.testing.assert_allclose(ms[0], mono, rtol=0, atol=0 if src_sr == SR else 1e-6)
+    side = np.concatenate(list(audio.stream((x[0] - x[1]) / 2, source_sr=src_sr, block_duration=0.7)))
+    np.testing.assert_allclose(ms[1], side, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 6])
+def test_mid_side_stream_is_mono_unless_stereo(channels):
+    x = (0.1 * np.random.default_rng(2).standard_normal((channels, SR))).astype(np.float32)
+    blocks = list(audio.stream(x, source_sr=SR, mid_side=True))
+    assert all(b.ndim == 1 for b in blocks)
+
+
+def test_identical_channels_give_the_mono_features():
+    y = tone(220, 8.0, vibrato_hz=5.5, vibrato_cents=40) + noise(8.0, amp=0.05)
+    a = extract_features(y, SR)
+    b = extract_features(np.stack([y, y]), SR)
+    # Same values up to float32 rounding of the centre (sqrt then square of the power).
+    np.testing.assert_allclose(b.values, a.values, rtol=1e-4, atol=1e-5)
+
+
+def test_only_the_centre_families_change():
+    x = _stereo_voice_in_wide_noise()
+    st_f = extract_features(x, SR).as_dict()
+    mono_f = extract_features(x.mean(axis=0), SR).as_dict()
+    changed = {k.split(".")[0] for k in st_f if not np.isclose(st_f[k], mono_f[k], rtol=1e-4, atol=1e-5)}
+    assert changed == set(CENTRE_FAMILIES)
+
+
+def test_the_centre_hears_a_voice_the_downmix_buries():
+    x = _stereo_voice_in_wide_noise()
+    st_f = extract_features(x, SR).as_dict()
+    mono_f = extract_features(x.mean(axis=0), SR).as_dict()
+    # Under the downmix's noise the tracker finds no voiced frame (0.0 measured); in the
+    # centre most of the decorrelated noise cancels and about half the frames are voiced
+    # (0.52 measured; the residue of max(|M| - |S|, 0) keeps it from 1).
+    assert mono_f["vocal.voiced_frac:mean"] < 0.1
+    assert st_f["vocal.voiced_frac:mean"] > 0.35
+
+
+def test_stereo_file_blocks_and_array_agree(tmp_path):
+    x = 0.6 * _stereo_voice_in_wide_noise(dur=70.0)  # > one 61.44 s chunk; peak < 1 (no clipping in the file)
+    p = tmp_path / "st.flac"
+    sf.write(p, x.T, SR, subtype="PCM_24")
+    whole = extract_features(x, SR)
+    blocks = extract_features((x[:, i:i + 30011] for i in range(0, x.shape[1], 30011)), SR)
+    from_file = extract_features(p)
+    np.testing.assert_array_equal(blocks.values, whole.values)
+    np.testing.assert_allclose(from_file.values, whole.values, rtol=1e-5, atol=1e-6)
+
+
+def test_segmenter_refuses_a_change_of_rows():
+    y = np.zeros(SR, np.float32)
+    with pytest.raises(ValueError, match="row"):
+        list(segment_stream([np.stack([y, y]), y], SR))
+    with pytest.raises(ValueError, match="mono"):
+        list(segment_stream([np.zeros((3, SR), np.float32)], SR))
+
+
+def test_layout_change_keeps_the_first_blocks_shape():
+    st = np.zeros((2, 100), np.float32) + 0.1
+    mono = np.full(50, 0.2, np.float32)
+    out = list(audio._conform(iter([st, mono, st])))
+    assert [b.shape for b in out] == [(2, 100), (2, 50), (2, 100)]
+    np.testing.assert_array_equal(out[1][1], 0)
+    out = list(audio._conform(iter([mono, st])))
+    assert [b.shape for b in out] == [(50,), (100,)]
