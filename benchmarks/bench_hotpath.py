@@ -8,9 +8,9 @@ Reports seconds, real-time factor (audio seconds per second of compute) and peak
 - stages: decode (libsndfile, native rate; FFmpeg through PyAV for files libsndfile cannot
   read, e.g. AAC in .m4a), resample (soxr to 16 kHz), one STFT, each feature
   family (frame + segment statistics), the classifier;
-- floor: decode + resample + one STFT of the same file (for a stereo file the vocal
-  family's centre of the image adds the side's resampling and STFT: a stage of its own,
-  outside the floor, inside end to end);
+- floor: decode + resample + one STFT of the same file (with the experimental
+  ``features.CENTRE_FAMILIES`` set, a stereo file's centre adds the side's resampling and
+  STFT: a stage of its own, outside the floor, inside end to end);
 - end to end: ``scoresong.predict(path)`` as a user calls it (streamed, chunked, the next
   blocks decoded on a second core), and the same with decoding inline on one core;
 - naive: the same kind of feature set written the straightforward way with librosa calls
@@ -182,9 +182,9 @@ def main(argv=None) -> int:
     yp = np.concatenate([np.zeros(pad_l, np.float32), y16.astype(np.float32), np.zeros(pad_r, np.float32)])
     res["stft"], spec = timed(lambda: Spectrum.from_padded(yp, audio.ANALYSIS_SR), rep)
     res["floor"] = res["decode"] + res["resample"] + res["stft"]
-    if raw.shape[1] == 2:
-        # Feature schema 6: a stereo file's vocal family reads the centre of the image, which
-        # costs the side's resampling, its STFT and the centre magnitude (not in the floor).
+    if raw.shape[1] == 2 and CENTRE_FAMILIES:
+        # With features.CENTRE_FAMILIES set (an experiment, off in the shipped schema) a stereo
+        # file's centre costs the side's resampling, its STFT and the centre magnitude.
         side = (raw[:, 0] - raw[:, 1]) / 2
 
         def centre():

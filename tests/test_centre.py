@@ -1,5 +1,6 @@
-"""The centre of a stereo image (feature schema 6): mid/side decoding, the centre
-spectrum, and which features read it.
+"""The centre of a stereo image: mid/side decoding, the centre spectrum, and which
+features read it when ``features.CENTRE_FAMILIES`` is set (an experiment switch, empty in
+the shipped schema 4; models/schema6.ab.md).
 
 Known answers by construction: a source panned to the centre is in the mid only and
 keeps its magnitude; a source panned hard to one side has equal mid and side magnitudes
@@ -13,12 +14,20 @@ import pytest
 import soundfile as sf
 
 from scoresong import audio, extract_features
-from scoresong.features import CENTRE_FAMILIES, segment_stream
+from scoresong import features
+from scoresong.features import segment_stream
 from scoresong.spectrum import HOP, N_FFT, Spectrum, stft_frames
 
 from .conftest import SR, noise, tone
 
 _PAD = ((N_FFT - HOP) // 2, (N_FFT + HOP) // 2)
+
+
+@pytest.fixture
+def centre_on(monkeypatch):
+    """The schema-6 candidate A's setting: the vocal family reads the centre."""
+    monkeypatch.setattr(features, "CENTRE_FAMILIES", ("vocal",))
+    return ("vocal",)
 
 
 def _padded(y):
@@ -85,7 +94,7 @@ def test_mid_side_stream_is_mono_unless_stereo(channels):
     assert all(b.ndim == 1 for b in blocks)
 
 
-def test_identical_channels_give_the_mono_features():
+def test_identical_channels_give_the_mono_features(centre_on):
     y = tone(220, 8.0, vibrato_hz=5.5, vibrato_cents=40) + noise(8.0, amp=0.05)
     a = extract_features(y, SR)
     b = extract_features(np.stack([y, y]), SR)
@@ -93,15 +102,15 @@ def test_identical_channels_give_the_mono_features():
     np.testing.assert_allclose(b.values, a.values, rtol=1e-4, atol=1e-5)
 
 
-def test_only_the_centre_families_change():
+def test_only_the_centre_families_change(centre_on):
     x = _stereo_voice_in_wide_noise()
     st_f = extract_features(x, SR).as_dict()
     mono_f = extract_features(x.mean(axis=0), SR).as_dict()
     changed = {k.split(".")[0] for k in st_f if not np.isclose(st_f[k], mono_f[k], rtol=1e-4, atol=1e-5)}
-    assert changed == set(CENTRE_FAMILIES)
+    assert changed == set(centre_on)
 
 
-def test_the_centre_hears_a_voice_the_downmix_buries():
+def test_the_centre_hears_a_voice_the_downmix_buries(centre_on):
     x = _stereo_voice_in_wide_noise()
     st_f = extract_features(x, SR).as_dict()
     mono_f = extract_features(x.mean(axis=0), SR).as_dict()
@@ -112,7 +121,7 @@ def test_the_centre_hears_a_voice_the_downmix_buries():
     assert st_f["vocal.voiced_frac:mean"] > 0.35
 
 
-def test_stereo_file_blocks_and_array_agree(tmp_path):
+def test_stereo_file_blocks_and_array_agree(tmp_path, centre_on):
     x = 0.6 * _stereo_voice_in_wide_noise(dur=70.0)  # > one 61.44 s chunk; peak < 1 (no clipping in the file)
     p = tmp_path / "st.flac"
     sf.write(p, x.T, SR, subtype="PCM_24")
@@ -139,3 +148,11 @@ def test_layout_change_keeps_the_first_blocks_shape():
     np.testing.assert_array_equal(out[1][1], 0)
     out = list(audio._conform(iter([mono, st])))
     assert [b.shape for b in out] == [(50,), (100,)]
+
+
+def test_shipped_schema_reads_stereo_as_its_mono_mix():
+    """With the switch off (the shipped schema), a stereo file is its channel average."""
+    assert features.CENTRE_FAMILIES == ()
+    x = _stereo_voice_in_wide_noise()
+    np.testing.assert_array_equal(extract_features(x, SR).values,
+                                  extract_features(x.mean(axis=0), SR).values)

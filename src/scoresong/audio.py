@@ -882,10 +882,10 @@ _ANALYSIS_DEPTH = 8
 
 def analysis_blocks(source, *, source_sr: float | None = None, offset: float = 0.0,
                     duration: float | None = None, stream: int | None = None,
-                    mid_side: bool = True) -> Iterator[np.ndarray]:
-    """:func:`stream` at :data:`ANALYSIS_SR`, as the feature core consumes it: mid/side
-    ``(2, n)`` blocks for a stereo source (the vocal features hear the centre of the
-    image), mono ``(n,)`` blocks otherwise.
+                    mid_side: bool = False) -> Iterator[np.ndarray]:
+    """:func:`stream` at :data:`ANALYSIS_SR`, as the feature core consumes it: mono ``(n,)``
+    blocks, or with ``mid_side`` mid/side ``(2, n)`` blocks for a stereo source (what the
+    feature core asks for when :data:`scoresong.features.CENTRE_FAMILIES` is set).
 
     A file (path, bytes, file object) is decoded one step ahead on another core
     (:func:`prefetch`); an array needs no decoding, and a caller's own block iterator stays

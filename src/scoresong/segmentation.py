@@ -526,7 +526,10 @@ def analyse(source, *, sr: float | None = None, stream: int | None = None) -> An
     ``source``, ``sr`` and ``stream`` are as for :func:`timeline`.
     """
     name = audio.source_name(source)
-    blocks = audio.analysis_blocks(source, source_sr=sr, stream=stream)
+    from . import features
+
+    blocks = audio.analysis_blocks(source, source_sr=sr, stream=stream,
+                                   mid_side=bool(features.CENTRE_FAMILIES))
     vals, times, silences, vocal, nonfinite = [], [], [], [], []
     names = None
     rate = audio.ANALYSIS_SR / HOP

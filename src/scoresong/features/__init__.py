@@ -2,11 +2,11 @@
 
 Data flow::
 
-    samples (audio.stream; mid and side for a stereo file) -> chunks of 61.44 s + 1 s
-      context each side
+    samples (audio.stream) -> chunks of 61.44 s + 1 s context each side
       -> Spectrum (one STFT of the mono mix) -> frame features of each family (vocal,
-         texture, orchestral); for a stereo file the vocal family reads the *centre* of
-         the image instead (one more STFT, of the side: Spectrum.centre)
+         texture, orchestral); with CENTRE_FAMILIES set (an experiment, off in the shipped
+         schema) a stereo file is read as mid and side and those families read the centre
+         of the image (one more STFT, of the side: Spectrum.centre)
       -> segments of 320 frames (5.12 s) -> segment statistics
       -> file vector: mean and 90th percentile of each segment statistic over the
          non-silent segments
@@ -43,10 +43,8 @@ __all__ = ["extract_features", "Features", "segment_stream", "feature_names",
 #: 3: MFCCs are the DCT-II of the log-mel spectrum (2 took the inverse transform).
 #: 4: ``vocal.contour_len_mean`` measures contour runs within each segment, so it no longer
 #: depends on where the 61.44 s chunks of a long file fall.
-#: 6: for a stereo source the vocal family reads the centre of the stereo image (the mono
-#: mix less the side's magnitude), where lead vocals and dialogue are mixed; mono sources
-#: give the same values as in 4. (5 was a rejected candidate, never shipped.)
-FEATURE_SCHEMA_VERSION = 6
+#: (5 and 6 were candidates, never shipped: models/schema5.ab.md, models/schema6.ab.md.)
+FEATURE_SCHEMA_VERSION = 4
 #: Frames per segment: 320 frames x 16 ms = 5.12 s.
 SEGMENT_FRAMES = 320
 #: Segments per processing chunk (61.44 s) and context frames on each side (1.024 s).
@@ -57,11 +55,12 @@ CONTEXT_FRAMES = 64
 SILENT_SEGMENT_DB = -60.0
 #: The feature families, in the order their values appear in the vector.
 FAMILIES = {"texture": texture, "vocal": vocal, "orchestral": orchestral}
-#: The families that read the centre of a stereo image rather than the mono mix. The vocal
-#: features look for a voice; in a dense, wide mix the mono downmix buries a centred voice
-#: under the band (the issue-11 diagnosis: models/centre.diagnosis.md). Loudness, silence
-#: and texture keep the whole mix.
-CENTRE_FAMILIES = ("vocal",)
+#: The families that read the centre of a stereo image rather than the mono mix (an
+#: experiment switch, empty in the shipped schema). In a dense, wide mix the mono downmix
+#: buries a centred voice under the band (models/centre.diagnosis.md); ("vocal",) and
+#: ("vocal", "texture") were trained and judged in models/schema6.ab.md and not shipped.
+#: When empty, stereo sources are not split into mid and side at all (no extra cost).
+CENTRE_FAMILIES: tuple[str, ...] = ()
 _AGGREGATES = ("mean", "p90")
 _PAD_L = (N_FFT - HOP) // 2
 _PAD_R = (N_FFT + HOP) // 2
@@ -222,7 +221,7 @@ class _Segmenter:
         """Analyse frames [g0, g1) and the segments of ``length`` frames at ``starts``."""
         y = self._region(g0 * HOP - _PAD_L, (g1 - 1) * HOP + _PAD_R)
         spec = Spectrum.from_padded(y[0], self.sr)
-        centre = spec.centre(stft_frames(y[1])) if y.shape[0] == 2 else None
+        centre = spec.centre(stft_frames(y[1])) if y.shape[0] == 2 and CENTRE_FAMILIES else None
         fr = frame_features(spec, centre)
         idx = (starts - g0)[:, None] + np.arange(length)[None, :]
         nonfinite: dict[str, int] = {}
@@ -352,7 +351,7 @@ def extract_features(source, sr: float | None = None, *, frames: bool = False,
     target = audio.ANALYSIS_SR
     name = audio.source_name(source)
     blocks = audio.analysis_blocks(source, source_sr=sr, offset=offset, duration=duration,
-                                   stream=stream)
+                                   stream=stream, mid_side=bool(CENTRE_FAMILIES))
 
     meter = audio.LevelMeter()
     parts = list(segment_stream(meter.watch(blocks), target, keep_frames=frames))
