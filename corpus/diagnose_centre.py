@@ -5,13 +5,16 @@ them are one symphonic-metal album whose voice sits under dense, wide guitars an
 Pop and rock records put the lead vocal in the centre of the stereo image and spread the
 band; scoresong analyses the mono downmix, where the band covers the voice. This script
 measures how much of the miss that explains, with the shipped model and nothing retrained:
-every excerpt of a set is scored twice,
+every excerpt of a set is scored three ways,
 
-- *as is* (what :func:`scoresong.predict` does), and
+- *as is* (what :func:`scoresong.predict` does; since feature schema 6 the vocal family
+  of a stereo file reads the centre of the image itself),
+- *downmix*: the channels averaged first, so every family reads the mono mix (what
+  schema 4 heard; for a schema-6 model, a check that its gain comes from the centre), and
 - *centre only*: the STFT of mid ``(L + R) / 2`` and side ``(L - R) / 2``, the magnitude
   ``max(|M| - |S|, 0)`` with the mid's phase, back to a signal (:func:`centre_only`).
   Content panned hard to one side or spread wide loses most of its level; content equal in
-  both channels keeps it. A mono file is left unchanged, so its two scores are equal.
+  both channels keeps it. A mono file is left unchanged, so its three scores are equal.
 
 It prints, per set, the ROC-AUC of P(song | music) and the songs found / score called song
 at the model's threshold, then per source package and label the median P(song | music)
@@ -113,11 +116,14 @@ def _read(path: Path, start_s: float, duration_s: float | None) -> tuple[np.ndar
 
 
 _MODELS: dict = {}
+#: The ways each excerpt is scored (see the module docstring), in the report's order.
+WAYS = ("as_is", "downmix", "centre")
+WAY_NAMES = {"as_is": "as is", "downmix": "downmix", "centre": "centre only"}
 
 
 def score_item(path: Path, start_s: float = 0.0, duration_s: float | None = None, *,
                model=None) -> dict:
-    """Score one excerpt as is and centre only.
+    """Score one excerpt as is, as a mono downmix and centre only.
 
     Parameters
     ----------
@@ -130,9 +136,9 @@ def score_item(path: Path, start_s: float = 0.0, duration_s: float | None = None
     Returns
     -------
     dict
-        ``channels``; ``as_is`` and ``centre``: P(song | music); ``as_is_voiced`` and
-        ``centre_voiced``: the voiced share (``vocal.voiced_frac:mean``, frames with a clear
-        predominant pitch). ``{"error": "Type: reason"}`` when the excerpt cannot be scored.
+        ``channels``; per way of :data:`WAYS` (``as_is``, ``downmix``, ``centre``):
+        P(song | music), and ``{way}_voiced``: the voiced share (``vocal.voiced_frac:mean``,
+        frames with a clear predominant pitch). ``{"error": "Type: reason"}`` when the excerpt cannot be scored.
     """
     from scoresong.features import extract_features
     from scoresong.model import load_model
@@ -144,7 +150,7 @@ def score_item(path: Path, start_s: float = 0.0, duration_s: float | None = None
             model = _MODELS[model]
         y, sr = _read(path, start_s, duration_s)
         out = {"channels": int(y.shape[0])}
-        for name, sig in (("as_is", y), ("centre", centre_only(y, sr))):
+        for name, sig in (("as_is", y), ("downmix", y.mean(axis=0)), ("centre", centre_only(y, sr))):
             f = extract_features(sig, sr)
             out[name] = float(model.probabilities(f.values[None, :], classes=("score", "song"))[0, 1])
             out[f"{name}_voiced"] = f.as_dict()["vocal.voiced_frac:mean"]
@@ -230,9 +236,10 @@ def summarise(rows: list[dict], scores: list[dict], threshold: float) -> dict:
     Returns
     -------
     dict
-        ``items``, ``failed``, ``threshold``; per way (``as_is``, ``centre``): ROC-AUC (None
-        with one class), songs found, score called song; ``groups``: per source and label,
-        the median P(song | music), the calls and the median voiced share, both ways.
+        ``items``, ``failed``, ``threshold``; per way of :data:`WAYS` found in ``scores``:
+        ROC-AUC (None with one class), songs found, score called song; ``groups``: per
+        source and label, the median P(song | music), the calls and the median voiced
+        share, every way.
     """
     from sklearn.metrics import roc_auc_score
 
@@ -241,7 +248,9 @@ def summarise(rows: list[dict], scores: list[dict], threshold: float) -> dict:
     if not ok:
         return out
     y = np.array([rows[i]["label"] == "song" for i in ok])
-    for way in ("as_is", "centre"):
+    ways = [w for w in WAYS if all(w in scores[i] for i in ok)]
+    out["ways"] = ways
+    for way in ways:
         p = np.array([scores[i][way] for i in ok])
         out[way] = {
             "roc_auc": float(roc_auc_score(y, p)) if 0 < y.sum() < y.size else None,
@@ -254,7 +263,7 @@ def summarise(rows: list[dict], scores: list[dict], threshold: float) -> dict:
     for (g, lab), idx in sorted(groups.items()):
         d = {"group": g, "label": lab, "n": len(idx),
              "channels": max(scores[i]["channels"] for i in idx)}
-        for way in ("as_is", "centre"):
+        for way in ways:
             p = np.array([scores[i][way] for i in idx])
             d[way] = {"median": float(np.median(p)), "called_song": int((p >= threshold).sum()),
                       "voiced_median": float(np.median([scores[i][f"{way}_voiced"] for i in idx]))}
@@ -266,29 +275,32 @@ def render(results: dict, model_version: str) -> str:
     """The Markdown report of :func:`summarise`'s results, set by set."""
     lines = [f"# Centre-only input: how much of the real songs' miss is the mix? "
              f"(python -m corpus.diagnose_centre)", "",
-             f"Model {model_version}, as given (this script trains nothing). Each excerpt scored as is "
-             f"and after keeping only centre-panned content (magnitude max(|M| - |S|, 0), mid's "
-             f"phase); mono files are unchanged. Figures: P(song | music) at the model's "
-             f"threshold. Full numbers: the .json beside this file.", ""]
+             f"Model {model_version}, as given (this script trains nothing). Each excerpt scored as is, "
+             f"as a mono downmix (channels averaged first), and after keeping only centre-panned "
+             f"content (magnitude max(|M| - |S|, 0), mid's phase); mono files are unchanged. "
+             f"Figures: P(song | music) at the model's threshold. Full numbers: the .json beside "
+             f"this file.", ""]
     for name, r in results.items():
         if "as_is" not in r:
             lines += [f"## {name} ({r['items']} excerpts, all {r['failed']} failed)", ""]
             continue
-        a, c = r["as_is"], r["centre"]
+        ways = r.get("ways", [w for w in WAYS if w in r])
+        arrow = " → ".join(WAY_NAMES[w] for w in ways)
         lines += [f"## {name} ({r['items']} excerpts, {r['failed']} failed)", "",
                   "| | ROC-AUC | songs found | score called song |", "|---|---:|---:|---:|"]
-        for label, d in (("as is", a), ("centre only", c)):
+        for w in ways:
+            d = r[w]
             auc = "–" if d["roc_auc"] is None else f"{d['roc_auc']:.3f}"
-            lines.append(f"| {label} | {auc} | {d['songs_found']} / {d['songs']} | "
+            lines.append(f"| {WAY_NAMES[w]} | {auc} | {d['songs_found']} / {d['songs']} | "
                          f"{d['score_called_song']} / {d['score']} |")
-        lines += ["", "| source | label | n | channels | median P(song \\| music): as is → centre | "
-                  "called song: as is → centre | median voiced share: as is → centre |",
+        lines += ["", f"| source | label | n | channels | median P(song \\| music): {arrow} | "
+                  f"called song: {arrow} | median voiced share: {arrow} |",
                   "|---|---|---:|---:|---:|---:|---:|"]
         for g in r["groups"]:
             lines.append(f"| {g['group']} | {g['label']} | {g['n']} | {g['channels']} | "
-                         f"{g['as_is']['median']:.3f} → {g['centre']['median']:.3f} | "
-                         f"{g['as_is']['called_song']} → {g['centre']['called_song']} | "
-                         f"{g['as_is']['voiced_median']:.2f} → {g['centre']['voiced_median']:.2f} |")
+                         + " → ".join(f"{g[w]['median']:.3f}" for w in ways) + " | "
+                         + " → ".join(str(g[w]["called_song"]) for w in ways) + " | "
+                         + " → ".join(f"{g[w]['voiced_median']:.2f}" for w in ways) + " |")
         lines.append("")
     return "\n".join(lines)
 

@@ -62,6 +62,26 @@ def test_summary_counts_and_skips_failures():
     a = next(g for g in s["groups"] if g["group"] == "a")
     assert a["n"] == 2 and a["centre"]["median"] == pytest.approx(0.45)
     assert a["centre"]["voiced_median"] == pytest.approx(0.4)
+    assert s["ways"] == ["as_is", "centre"]      # only the ways every score has
+
+
+def test_downmix_way_is_scored_and_rendered(tmp_path, tiny_model):
+    """score_item scores the channel average too; a mono file gives three equal scores."""
+    import soundfile as sf
+
+    from corpus.diagnose_centre import render, score_item
+
+    sr = 16000
+    t = np.arange(6 * sr) / sr
+    y = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    sf.write(tmp_path / "m.wav", y, sr)
+    out = score_item(tmp_path / "m.wav", model=str(tiny_model[0]))
+    assert "error" not in out, out
+    assert out["as_is"] == pytest.approx(out["downmix"]) == pytest.approx(out["centre"], abs=1e-3)
+    rows = [{"label": "song", "group": "a"}, {"label": "score", "group": "b"}]
+    scores = [dict(out, channels=1), dict(out, channels=1)]
+    text = render({"set": summarise(rows, scores, 0.5)}, "v")
+    assert "| downmix |" in text and "as is → downmix → centre only" in text
 
 
 def _manifest(path, rows):
