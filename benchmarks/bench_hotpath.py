@@ -9,8 +9,8 @@ Reports seconds, real-time factor (audio seconds per second of compute) and peak
   read, e.g. AAC in .m4a), resample (soxr to 16 kHz), one STFT, each feature
   family (frame + segment statistics), the classifier;
 - floor: decode + resample + one STFT of the same file (with the experimental
-  ``features.CENTRE_FAMILIES`` set, a stereo file's centre adds the side's resampling and
-  STFT: a stage of its own, outside the floor, inside end to end);
+  ``features.CENTRE_FAMILIES`` or ``CENTRE_VIEWS`` set, a stereo file's centre adds the side's resampling
+  and STFT: a stage of its own, outside the floor, inside end to end);
 - end to end: ``scoresong.predict(path)`` as a user calls it (streamed, chunked, the next
   blocks decoded on a second core), and the same with decoding inline on one core;
 - naive: the same kind of feature set written the straightforward way with librosa calls
@@ -148,7 +148,7 @@ def main(argv=None) -> int:
 
     import scoresong
     from scoresong import audio
-    from scoresong.features import CENTRE_FAMILIES, FAMILIES, _segment_features, frame_features, texture
+    from scoresong.features import _segment_features, _views, frame_features, reads_stereo, texture
     from scoresong.features import _mel_freqs
     from scoresong.model import get_default_model
     from scoresong.spectrum import HOP, N_FFT, Spectrum, one_blas_thread, stft_frames
@@ -182,9 +182,10 @@ def main(argv=None) -> int:
     yp = np.concatenate([np.zeros(pad_l, np.float32), y16.astype(np.float32), np.zeros(pad_r, np.float32)])
     res["stft"], spec = timed(lambda: Spectrum.from_padded(yp, audio.ANALYSIS_SR), rep)
     res["floor"] = res["decode"] + res["resample"] + res["stft"]
-    if raw.shape[1] == 2 and CENTRE_FAMILIES:
-        # With features.CENTRE_FAMILIES set (an experiment, off in the shipped schema) a stereo
-        # file's centre costs the side's resampling, its STFT and the centre magnitude.
+    if raw.shape[1] == 2 and reads_stereo():
+        # With features.CENTRE_FAMILIES or CENTRE_VIEWS set (experiments, off in the shipped
+        # schema) a stereo file's centre costs the side's resampling, its STFT and the
+        # centre magnitude.
         side = (raw[:, 0] - raw[:, 1]) / 2
 
         def centre():
@@ -196,17 +197,19 @@ def main(argv=None) -> int:
     else:
         cspec = None
 
-    def family(name):
+    def family(mod, on_centre):
         def run():
-            src = cspec if cspec is not None and name in CENTRE_FAMILIES else spec
+            src = cspec if cspec is not None and on_centre else spec
             s = Spectrum(src.power, src.sr)  # fresh derived-view cache
             shared = {"mfcc": texture.mfcc(s.log_mel), "mel_freqs": _mel_freqs(s.sr)}
             with one_blas_thread():  # as features.frame_features runs every family
-                return FAMILIES[name].frame_features(s, shared)
+                return mod.frame_features(s, shared)
         return run
 
-    for name in FAMILIES:
-        res[f"features: {name} (frame)"], _ = timed(family(name), rep)
+    for name, mod, on_centre in _views():
+        if on_centre and cspec is None and name.endswith("_centre"):
+            continue    # a mono file's second view is a copy of the first
+        res[f"features: {name} (frame)"], _ = timed(family(mod, on_centre), rep)
     fr = frame_features(spec, cspec)
     n = spec.n_frames // 320
     idx = (320 * np.arange(max(n, 1)))[:, None] + np.arange(min(320, spec.n_frames))[None, :]

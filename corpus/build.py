@@ -506,10 +506,25 @@ def _lead_vocal(s: dict, gen: str, rng, beats, notes, eighth, target):
     return v, act
 
 
+def _stereo_draw(seed: int, i: int, share: float) -> bool:
+    """Whether triplet ``i`` (its song, its backing alone and its speech partner alike, so
+    that the format says nothing about the label) is mixed in stereo: a draw of its own
+    generator, so the share changes no other draw of the build (the same voices, backings,
+    levels and seeds at every share)."""
+    if share <= 0.0:
+        return False
+    if share >= 1.0:
+        return True
+    return bool(np.random.default_rng([seed, i, 6]).random() < share)
+
+
 # ----------------------------------------------------------------------------- main
 def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 0,
-          packages: set[str] | None = None, seed: int = 0, stereo_mixes: bool = False) -> dict:
+          packages: set[str] | None = None, seed: int = 0, stereo_mixes: float = 0.0) -> dict:
     t0 = time.time()
+    stereo_mixes = float(stereo_mixes)   # True / False from older callers: every / no triplet
+    if not 0.0 <= stereo_mixes <= 1.0:
+        raise ValueError(f"stereo_mixes is the share of triplets mixed in stereo, got {stereo_mixes}")
     out.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     srcs = [s for s in SOURCES if packages is None or s["package"] in packages]
@@ -691,7 +706,7 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 0,
                     vocode_speech=bool(rng.random() < 0.7) and gen != "rap", choir_sample=choir,
                     generator=gen, production=str(rng.choice(PRODUCTIONS, p=[.5, .3, .2])),
                     formant=float(rng.uniform(0.88, 1.14)) if gen == "speech2sing_v2" and rng.random() < 0.6 else 1.0,
-                    stereo=stereo_mixes)
+                    stereo=_stereo_draw(seed, i, stereo_mixes))
         specs_by_voice[voice].append(spec)
 
     # Songs of the statistical singing synthesiser: its voice variants take turns over the
@@ -737,7 +752,8 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 0,
                     phrases_speak=[str(out / x) for x in speak[:40]], real_sung=False,
                     vocode_speech=bool(srng.random() < 0.7), choir_sample=choir, generator="sinsy",
                     sinsy_voice=variant, sinsy_range=(lo, hi),
-                    production=str(srng.choice(PRODUCTIONS, p=[.5, .3, .2])), stereo=stereo_mixes)
+                    production=str(srng.choice(PRODUCTIONS, p=[.5, .3, .2])),
+                    stereo=_stereo_draw(seed, i, stereo_mixes))
         specs_by_voice[name].append(spec)
 
     from joblib import Parallel, delayed
@@ -822,9 +838,11 @@ def main(argv=None) -> int:
     ap.add_argument("--packages", default=None,
                     help="comma-separated subset of source packages (for tiny test builds)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--stereo-mixes", action="store_true",
-                    help="keep clips over a stereo backing stereo, the voice in the centre (the "
-                         "schema-6 trials, models/schema6.ab.md; default: mono, as the shipped "
+    ap.add_argument("--stereo-mixes", type=float, nargs="?", const=1.0, default=0.0,
+                    metavar="SHARE",
+                    help="mix this share of the triplets over a stereo backing in stereo, the "
+                         "voice in the centre (alone: every one, the schema-6 trials; 0.5: the "
+                         "schema-7 trial, models/schema7.ab.md; default 0: mono, as the shipped "
                          "model was trained)")
     a = ap.parse_args(argv)
     pk = set(a.packages.split(",")) if a.packages else None

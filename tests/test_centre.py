@@ -1,6 +1,7 @@
 """The centre of a stereo image: mid/side decoding, the centre spectrum, and which
-features read it when ``features.CENTRE_FAMILIES`` is set (an experiment switch, empty in
-the shipped schema 4; models/schema6.ab.md).
+features read it when ``features.CENTRE_FAMILIES`` (in place of the mix) or
+``features.CENTRE_VIEWS`` (beside it) is set: experiment switches, empty in the shipped
+schema 4 (models/schema6.ab.md, models/schema7.ab.md).
 
 Known answers by construction: a source panned to the centre is in the mid only and
 keeps its magnitude; a source panned hard to one side has equal mid and side magnitudes
@@ -156,3 +157,60 @@ def test_shipped_schema_reads_stereo_as_its_mono_mix():
     x = _stereo_voice_in_wide_noise()
     np.testing.assert_array_equal(extract_features(x, SR).values,
                                   extract_features(x.mean(axis=0), SR).values)
+
+
+# ---- both views (features.CENTRE_VIEWS; the schema-7 trial, models/schema7.ab.md)
+
+@pytest.fixture
+def views_on(monkeypatch):
+    """The schema-7 candidate's setting: the vocal family on the mix and on the centre."""
+    monkeypatch.setattr(features, "CENTRE_VIEWS", ("vocal",))
+    features._feature_names.cache_clear()
+    yield ("vocal",)
+    features._feature_names.cache_clear()
+
+
+def test_second_view_names_follow_the_mix_view(views_on):
+    names = features.feature_names()
+    mix = [n for n in names if n.split(".")[0] == "vocal"]
+    centre = [n for n in names if n.split(".")[0] == "vocal_centre"]
+    assert mix and [n.replace("vocal_centre.", "vocal.", 1) for n in centre] == mix
+    assert set(n.split(".")[0] for n in names) == {"texture", "vocal", "orchestral", "vocal_centre"}
+
+
+def test_second_view_of_a_mono_source_repeats_the_mix_view(views_on):
+    y = tone(220, 8.0, vibrato_hz=5.5, vibrato_cents=40) + noise(8.0, amp=0.05)
+    f = extract_features(y, SR).as_dict()
+    for k, v in f.items():
+        if k.startswith("vocal."):
+            assert f["vocal_centre." + k[len("vocal."):]] == v, k   # copied, so exactly equal
+
+
+def test_both_views_of_a_stereo_source(views_on):
+    x = _stereo_voice_in_wide_noise()
+    st_f = extract_features(x, SR).as_dict()
+    features.CENTRE_VIEWS = ()          # restored by the fixture's monkeypatch
+    features._feature_names.cache_clear()
+    mono_f = extract_features(x.mean(axis=0), SR).as_dict()
+    # The mix view is the downmix's schema-4 vector, bit for bit (row 0 of the mid/side
+    # stream is the mono mix); the centre view hears the voice the downmix buries.
+    assert {k: v for k, v in st_f.items() if not k.startswith("vocal_centre.")} == mono_f
+    assert st_f["vocal.voiced_frac:mean"] < 0.1
+    assert st_f["vocal_centre.voiced_frac:mean"] > 0.35
+
+
+def test_both_views_blocks_array_and_file_agree(tmp_path, views_on):
+    x = 0.6 * _stereo_voice_in_wide_noise(dur=70.0)
+    p = tmp_path / "st.flac"
+    sf.write(p, x.T, SR, subtype="PCM_24")
+    whole = extract_features(x, SR)
+    blocks = extract_features((x[:, i:i + 30011] for i in range(0, x.shape[1], 30011)), SR)
+    from_file = extract_features(p)
+    assert whole.names == features.feature_names()
+    np.testing.assert_array_equal(blocks.values, whole.values)
+    np.testing.assert_allclose(from_file.values, whole.values, rtol=1e-5, atol=1e-6)
+
+
+def test_shipped_schema_has_no_second_view():
+    assert features.CENTRE_VIEWS == () and not features.reads_stereo()
+    assert not any("_centre." in n for n in features.feature_names())

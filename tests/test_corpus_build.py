@@ -171,3 +171,17 @@ def test_stereo_backing_mix_puts_the_voice_in_the_centre(tmp_path):
     np.testing.assert_allclose(x.mean(axis=0)[: mono_read.size], mono_read[:n], atol=1e-6)
     sf.write(tmp_path / "m.wav", bed[0], B.GEN_SR, subtype="FLOAT")
     assert B._load_stereo(str(tmp_path / "m.wav"), 0.0, n) is None
+
+
+def test_stereo_share_draws_whole_triplets_reproducibly():
+    """--stereo-mixes SHARE: each triplet is stereo or mono as a whole, by a draw of its
+    own (the same at every run, independent of the build's other draws)."""
+    draws = [B._stereo_draw(0, i, 0.5) for i in range(2000)]
+    assert draws == [B._stereo_draw(0, i, 0.5) for i in range(2000)]
+    # Binomial(2000, 0.5): sd 22, so 1000 +- 110 is five standard deviations.
+    assert abs(sum(draws) - 1000) < 110
+    assert not any(B._stereo_draw(0, i, 0.0) for i in range(50))
+    assert all(B._stereo_draw(0, i, 1.0) for i in range(50))
+    assert draws != [B._stereo_draw(1, i, 0.5) for i in range(2000)]
+    with pytest.raises(ValueError, match="share"):
+        B.build(Path("/nonexistent/never-written"), stereo_mixes=1.5)

@@ -529,7 +529,7 @@ def analyse(source, *, sr: float | None = None, stream: int | None = None) -> An
     from . import features
 
     blocks = audio.analysis_blocks(source, source_sr=sr, stream=stream,
-                                   mid_side=bool(features.CENTRE_FAMILIES))
+                                   mid_side=features.reads_stereo())
     vals, times, silences, vocal, nonfinite = [], [], [], [], []
     names = None
     rate = audio.ANALYSIS_SR / HOP

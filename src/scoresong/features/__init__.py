@@ -4,9 +4,10 @@ Data flow::
 
     samples (audio.stream) -> chunks of 61.44 s + 1 s context each side
       -> Spectrum (one STFT of the mono mix) -> frame features of each family (vocal,
-         texture, orchestral); with CENTRE_FAMILIES set (an experiment, off in the shipped
-         schema) a stereo file is read as mid and side and those families read the centre
-         of the image (one more STFT, of the side: Spectrum.centre)
+         texture, orchestral); with CENTRE_FAMILIES or CENTRE_VIEWS set (experiments, off
+         in the shipped schema) a stereo file is read as mid and side, and those families
+         read the centre of the image instead of the mix, or beside it as a second view
+         (one more STFT, of the side: Spectrum.centre)
       -> segments of 320 frames (5.12 s) -> segment statistics
       -> file vector: mean and 90th percentile of each segment statistic over the
          non-silent segments
@@ -61,9 +62,31 @@ FAMILIES = {"texture": texture, "vocal": vocal, "orchestral": orchestral}
 #: ("vocal", "texture") were trained and judged in models/schema6.ab.md and not shipped.
 #: When empty, stereo sources are not split into mid and side at all (no extra cost).
 CENTRE_FAMILIES: tuple[str, ...] = ()
+#: The families computed a *second* time on the centre of a stereo image, beside their
+#: values on the whole mix, under the name ``"<family>_centre"`` (an experiment switch,
+#: empty in the shipped schema; ("vocal",) is the schema-7 trial, models/schema7.ab.md).
+#: The model then sees both views and can compare them: a lead vocal sits in the centre,
+#: but so do a wide mix's tonal instruments (models/schema6.ab.md). A mono source has no
+#: image: its centre view repeats the mix view (copied, not recomputed).
+CENTRE_VIEWS: tuple[str, ...] = ()
 _AGGREGATES = ("mean", "p90")
 _PAD_L = (N_FFT - HOP) // 2
 _PAD_R = (N_FFT + HOP) // 2
+
+
+def reads_stereo() -> bool:
+    """Whether the feature core reads a stereo source as mid and side (either centre
+    switch set); when not, every source is read as its mono mix at no extra cost."""
+    return bool(CENTRE_FAMILIES or CENTRE_VIEWS)
+
+
+def _views() -> list[tuple[str, object, bool]]:
+    """``(name, module, reads_centre)`` of each family view in vector order: every family
+    on the mix (or on the centre, for :data:`CENTRE_FAMILIES`), then the second views of
+    :data:`CENTRE_VIEWS`."""
+    out = [(fam, mod, fam in CENTRE_FAMILIES) for fam, mod in FAMILIES.items()]
+    out += [(f"{fam}_centre", FAMILIES[fam], True) for fam in CENTRE_VIEWS]
+    return out
 
 
 @lru_cache(maxsize=2)
@@ -85,18 +108,23 @@ def frame_features(spec: Spectrum, centre: Spectrum | None = None) -> dict[str, 
         The block's mono mix.
     centre : Spectrum, optional
         The centre of a stereo block (:meth:`Spectrum.centre`), read by the families in
-        :data:`CENTRE_FAMILIES`; None for mono input (they read ``spec``).
+        :data:`CENTRE_FAMILIES` and by the second views of :data:`CENTRE_VIEWS`; None for
+        mono input (they read ``spec``, and a second view repeats its first).
     """
     shared = {"mfcc": texture.mfcc(spec.log_mel), "mel_freqs": _mel_freqs(spec.sr)}
     views = {None: (spec, shared)}
+    done: dict[tuple[str, str | None], dict[str, np.ndarray]] = {}
     out = {}
-    for fam, mod in FAMILIES.items():
-        key = "centre" if centre is not None and fam in CENTRE_FAMILIES else None
+    for name, mod, on_centre in _views():
+        key = "centre" if centre is not None and on_centre else None
         if key not in views:
             views[key] = (centre, {"mfcc": texture.mfcc(centre.log_mel), "mel_freqs": shared["mel_freqs"]})
-        s, sh = views[key]
-        for k, v in mod.frame_features(s, sh).items():
-            out[f"{fam}.{k}"] = v
+        fam = name.removesuffix("_centre")
+        if (fam, key) not in done:
+            s, sh = views[key]
+            done[fam, key] = mod.frame_features(s, sh)
+        for k, v in done[fam, key].items():
+            out[f"{name}.{k}"] = v
     return out
 
 
@@ -115,7 +143,7 @@ def _segment_features(frames: dict[str, np.ndarray], idx: np.ndarray, rate: floa
         # numpy's "mean of empty slice" and the like: what they leave (NaN, inf) is
         # replaced below and recorded instead.
         warnings.simplefilter("ignore", RuntimeWarning)
-        for fam, mod in FAMILIES.items():
+        for fam, mod, _ in _views():
             sub = {k.split(".", 1)[1]: v for k, v in frames.items() if k.startswith(fam + ".")}
             for k, v in mod.segment_features(sub, idx, rate).items():
                 v = np.asarray(v, np.float32)
@@ -221,7 +249,7 @@ class _Segmenter:
         """Analyse frames [g0, g1) and the segments of ``length`` frames at ``starts``."""
         y = self._region(g0 * HOP - _PAD_L, (g1 - 1) * HOP + _PAD_R)
         spec = Spectrum.from_padded(y[0], self.sr)
-        centre = spec.centre(stft_frames(y[1])) if y.shape[0] == 2 and CENTRE_FAMILIES else None
+        centre = spec.centre(stft_frames(y[1])) if y.shape[0] == 2 and reads_stereo() else None
         fr = frame_features(spec, centre)
         idx = (starts - g0)[:, None] + np.arange(length)[None, :]
         nonfinite: dict[str, int] = {}
@@ -351,7 +379,7 @@ def extract_features(source, sr: float | None = None, *, frames: bool = False,
     target = audio.ANALYSIS_SR
     name = audio.source_name(source)
     blocks = audio.analysis_blocks(source, source_sr=sr, offset=offset, duration=duration,
-                                   stream=stream, mid_side=bool(CENTRE_FAMILIES))
+                                   stream=stream, mid_side=reads_stereo())
 
     meter = audio.LevelMeter()
     parts = list(segment_stream(meter.watch(blocks), target, keep_frames=frames))
