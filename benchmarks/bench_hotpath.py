@@ -148,7 +148,7 @@ def main(argv=None) -> int:
 
     import scoresong
     from scoresong import audio
-    from scoresong.features import _segment_features, _views, frame_features, reads_stereo, texture
+    from scoresong.features import FAMILIES, _segment_features, _views, frame_features, reads_stereo, texture
     from scoresong.features import _mel_freqs
     from scoresong.model import get_default_model
     from scoresong.spectrum import HOP, N_FFT, Spectrum, one_blas_thread, stft_frames
@@ -197,19 +197,19 @@ def main(argv=None) -> int:
     else:
         cspec = None
 
-    def family(mod, on_centre):
+    def family(fam, on_centre):
         def run():
             src = cspec if cspec is not None and on_centre else spec
             s = Spectrum(src.power, src.sr)  # fresh derived-view cache
             shared = {"mfcc": texture.mfcc(s.log_mel), "mel_freqs": _mel_freqs(s.sr)}
             with one_blas_thread():  # as features.frame_features runs every family
-                return mod.frame_features(s, shared)
+                return FAMILIES[fam].frame_features(s, shared)
         return run
 
-    for name, mod, on_centre in _views():
-        if on_centre and cspec is None and name.endswith("_centre"):
+    for name, fam, on_centre in _views():
+        if name != fam and cspec is None:
             continue    # a mono file's second view is a copy of the first
-        res[f"features: {name} (frame)"], _ = timed(family(mod, on_centre), rep)
+        res[f"features: {name} (frame)"], _ = timed(family(fam, on_centre), rep)
     fr = frame_features(spec, cspec)
     n = spec.n_frames // 320
     idx = (320 * np.arange(max(n, 1)))[:, None] + np.arange(min(320, spec.n_frames))[None, :]

@@ -510,11 +510,7 @@ def _stereo_draw(seed: int, i: int, share: float) -> bool:
     """Whether triplet ``i`` (its song, its backing alone and its speech partner alike, so
     that the format says nothing about the label) is mixed in stereo: a draw of its own
     generator, so the share changes no other draw of the build (the same voices, backings,
-    levels and seeds at every share)."""
-    if share <= 0.0:
-        return False
-    if share >= 1.0:
-        return True
+    levels and seeds at every share). A draw in [0, 1) makes share 0 never and 1 always."""
     return bool(np.random.default_rng([seed, i, 6]).random() < share)
 
 

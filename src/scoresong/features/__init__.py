@@ -80,12 +80,12 @@ def reads_stereo() -> bool:
     return bool(CENTRE_FAMILIES or CENTRE_VIEWS)
 
 
-def _views() -> list[tuple[str, object, bool]]:
-    """``(name, module, reads_centre)`` of each family view in vector order: every family
+def _views() -> list[tuple[str, str, bool]]:
+    """``(name, family, reads_centre)`` of each family view in vector order: every family
     on the mix (or on the centre, for :data:`CENTRE_FAMILIES`), then the second views of
-    :data:`CENTRE_VIEWS`."""
-    out = [(fam, mod, fam in CENTRE_FAMILIES) for fam, mod in FAMILIES.items()]
-    out += [(f"{fam}_centre", FAMILIES[fam], True) for fam in CENTRE_VIEWS]
+    :data:`CENTRE_VIEWS` (named ``"<family>_centre"``)."""
+    out = [(fam, fam, fam in CENTRE_FAMILIES) for fam in FAMILIES]
+    out += [(f"{fam}_centre", fam, True) for fam in CENTRE_VIEWS]
     return out
 
 
@@ -115,14 +115,13 @@ def frame_features(spec: Spectrum, centre: Spectrum | None = None) -> dict[str, 
     views = {None: (spec, shared)}
     done: dict[tuple[str, str | None], dict[str, np.ndarray]] = {}
     out = {}
-    for name, mod, on_centre in _views():
+    for name, fam, on_centre in _views():
         key = "centre" if centre is not None and on_centre else None
         if key not in views:
             views[key] = (centre, {"mfcc": texture.mfcc(centre.log_mel), "mel_freqs": shared["mel_freqs"]})
-        fam = name.removesuffix("_centre")
         if (fam, key) not in done:
             s, sh = views[key]
-            done[fam, key] = mod.frame_features(s, sh)
+            done[fam, key] = FAMILIES[fam].frame_features(s, sh)
         for k, v in done[fam, key].items():
             out[f"{name}.{k}"] = v
     return out
@@ -143,14 +142,14 @@ def _segment_features(frames: dict[str, np.ndarray], idx: np.ndarray, rate: floa
         # numpy's "mean of empty slice" and the like: what they leave (NaN, inf) is
         # replaced below and recorded instead.
         warnings.simplefilter("ignore", RuntimeWarning)
-        for fam, mod, _ in _views():
-            sub = {k.split(".", 1)[1]: v for k, v in frames.items() if k.startswith(fam + ".")}
-            for k, v in mod.segment_features(sub, idx, rate).items():
+        for name, fam, _ in _views():
+            sub = {k.split(".", 1)[1]: v for k, v in frames.items() if k.startswith(name + ".")}
+            for k, v in FAMILIES[fam].segment_features(sub, idx, rate).items():
                 v = np.asarray(v, np.float32)
                 bad = int(np.count_nonzero(~np.isfinite(v)))
                 if bad and nonfinite is not None:
-                    nonfinite[f"{fam}.{k}"] = nonfinite.get(f"{fam}.{k}", 0) + bad
-                out[f"{fam}.{k}"] = np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0)
+                    nonfinite[f"{name}.{k}"] = nonfinite.get(f"{name}.{k}", 0) + bad
+                out[f"{name}.{k}"] = np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0)
     return out
 
 
