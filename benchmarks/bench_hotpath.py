@@ -148,7 +148,7 @@ def main(argv=None) -> int:
 
     import scoresong
     from scoresong import audio
-    from scoresong.features import FAMILIES, _segment_features, _views, frame_features, reads_stereo, texture
+    from scoresong.features import VIEW_FAMILIES, _segment_features, _views, frame_features, reads_stereo, texture
     from scoresong.features import _mel_freqs
     from scoresong.model import get_default_model
     from scoresong.spectrum import HOP, N_FFT, Spectrum, one_blas_thread, stft_frames
@@ -203,7 +203,7 @@ def main(argv=None) -> int:
             s = Spectrum(src.power, src.sr)  # fresh derived-view cache
             shared = {"mfcc": texture.mfcc(s.log_mel), "mel_freqs": _mel_freqs(s.sr)}
             with one_blas_thread():  # as features.frame_features runs every family
-                return FAMILIES[fam].frame_features(s, shared)
+                return VIEW_FAMILIES[fam].frame_features(s, shared)
         return run
 
     for name, fam, on_centre in _views():

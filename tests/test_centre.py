@@ -214,3 +214,66 @@ def test_both_views_blocks_array_and_file_agree(tmp_path, views_on):
 def test_shipped_schema_has_no_second_view():
     assert features.CENTRE_VIEWS == () and not features.reads_stereo()
     assert not any("_centre." in n for n in features.feature_names())
+
+
+# ---- the pitch-only second view (CENTRE_VIEWS = ("vocal_pitch",); schema-8 trial,
+# models/schema8.ab.md): the vocal family's pitch half on the centre, at about half its cost
+
+def _with_views(monkeypatch, views):
+    monkeypatch.setattr(features, "CENTRE_VIEWS", views)
+    features._feature_names.cache_clear()
+
+
+def test_pitch_view_is_the_full_views_pitch_half(monkeypatch):
+    """Its statistics are those of the full second view, less the fluctogram and the vocal
+    variance, with the same values bit for bit (the same centre, the same code)."""
+    x = _stereo_voice_in_wide_noise()
+    try:
+        _with_views(monkeypatch, ("vocal",))
+        full = extract_features(x, SR).as_dict()
+        _with_views(monkeypatch, ("vocal_pitch",))
+        pitch = extract_features(x, SR).as_dict()
+    finally:
+        features._feature_names.cache_clear()
+    centre = {k.split(".", 1)[1]: v for k, v in pitch.items() if k.startswith("vocal_pitch_centre.")}
+    stats = {k.split(":")[0] for k in centre}
+    assert len(stats) == 18 and not any(s.startswith(("fluct_", "vocal_variance")) for s in stats)
+    assert {"voiced_frac", "plateau_frac", "syllabic_mod_ratio", "vibrato_frames_frac"} <= stats
+    for k, v in centre.items():
+        assert full["vocal_centre." + k] == v, k
+    # Everything else is the full view's vector without its second view.
+    assert {k: v for k, v in pitch.items() if "_centre." not in k} == \
+        {k: v for k, v in full.items() if "_centre." not in k}
+    assert pitch["vocal_pitch_centre.voiced_frac:mean"] > 0.35 > 0.1 > pitch["vocal.voiced_frac:mean"]
+
+
+def test_pitch_view_of_a_mono_source_repeats_the_mix_views_pitch_half(monkeypatch):
+    y = tone(220, 8.0, vibrato_hz=5.5, vibrato_cents=40) + noise(8.0, amp=0.05)
+    try:
+        _with_views(monkeypatch, ("vocal_pitch",))
+        f = extract_features(y, SR).as_dict()
+    finally:
+        features._feature_names.cache_clear()
+    centre = [k for k in f if k.startswith("vocal_pitch_centre.")]
+    assert len(centre) == 36
+    for k in centre:
+        assert f[k] == f["vocal." + k.split(".", 1)[1]], k
+
+
+def test_pitch_view_never_computes_the_centres_mfccs(monkeypatch):
+    """The MFCCs of the centre are what the fluctogram-free view saves besides the
+    fluctogram: they are computed on first use only, and this view never asks."""
+    calls = []
+    real = features.texture.mfcc
+    monkeypatch.setattr(features.texture, "mfcc", lambda lm, *a, **k: calls.append(lm.shape) or real(lm, *a, **k))
+    x = _stereo_voice_in_wide_noise(dur=10.0)
+    try:
+        _with_views(monkeypatch, ("vocal_pitch",))
+        extract_features(x, SR)
+        n_pitch = len(calls)
+        calls.clear()
+        _with_views(monkeypatch, ("vocal",))
+        extract_features(x, SR)
+    finally:
+        features._feature_names.cache_clear()
+    assert n_pitch >= 1 and len(calls) == 2 * n_pitch   # the full view computes the centre's too

@@ -56,6 +56,9 @@ CONTEXT_FRAMES = 64
 SILENT_SEGMENT_DB = -60.0
 #: The feature families, in the order their values appear in the vector.
 FAMILIES = {"texture": texture, "vocal": vocal, "orchestral": orchestral}
+#: What a second view (:data:`CENTRE_VIEWS`) may compute: any family, or the vocal
+#: family's pitch-based half alone (``"vocal_pitch"``: :data:`~.vocal.PITCH_VIEW`).
+VIEW_FAMILIES = {**FAMILIES, "vocal_pitch": vocal.PITCH_VIEW}
 #: The families that read the centre of a stereo image rather than the mono mix (an
 #: experiment switch, empty in the shipped schema). In a dense, wide mix the mono downmix
 #: buries a centred voice under the band (models/centre.diagnosis.md); ("vocal",) and
@@ -67,7 +70,9 @@ CENTRE_FAMILIES: tuple[str, ...] = ()
 #: empty in the shipped schema; ("vocal",) is the schema-7 trial, models/schema7.ab.md).
 #: The model then sees both views and can compare them: a lead vocal sits in the centre,
 #: but so do a wide mix's tonal instruments (models/schema6.ab.md). A mono source has no
-#: image: its centre view repeats the mix view (copied, not recomputed).
+#: image: its centre view repeats the mix view (copied, not recomputed). An entry may be
+#: any name of :data:`VIEW_FAMILIES`: ("vocal_pitch",) is the cheaper schema-8 trial
+#: (models/schema8.ab.md).
 CENTRE_VIEWS: tuple[str, ...] = ()
 _AGGREGATES = ("mean", "p90")
 _PAD_L = (N_FFT - HOP) // 2
@@ -95,6 +100,21 @@ def _mel_freqs(sr: int) -> np.ndarray:
     return mel_frequencies(N_MELS + 2, FMIN, FMAX)[1:-1].astype(np.float32)
 
 
+class _Shared(dict):
+    """What the families of one view share: the mel centre frequencies, and the MFCCs
+    computed on first use (the pitch-only view never reads them)."""
+
+    def __init__(self, spec: Spectrum, mel_freqs: np.ndarray):
+        super().__init__(mel_freqs=mel_freqs)
+        self.spec = spec
+
+    def __missing__(self, key):
+        if key != "mfcc":
+            raise KeyError(key)
+        self[key] = texture.mfcc(self.spec.log_mel)
+        return self[key]
+
+
 @one_blas_thread()
 def frame_features(spec: Spectrum, centre: Spectrum | None = None) -> dict[str, np.ndarray]:
     """All families' frame-level values for one block, keyed by ``family.name``.
@@ -118,10 +138,10 @@ def frame_features(spec: Spectrum, centre: Spectrum | None = None) -> dict[str, 
     for name, fam, on_centre in _views():
         key = "centre" if centre is not None and on_centre else None
         if key not in views:
-            views[key] = (centre, {"mfcc": texture.mfcc(centre.log_mel), "mel_freqs": shared["mel_freqs"]})
+            views[key] = (centre, _Shared(centre, shared["mel_freqs"]))
         if (fam, key) not in done:
             s, sh = views[key]
-            done[fam, key] = FAMILIES[fam].frame_features(s, sh)
+            done[fam, key] = VIEW_FAMILIES[fam].frame_features(s, sh)
         for k, v in done[fam, key].items():
             out[f"{name}.{k}"] = v
     return out
@@ -144,7 +164,7 @@ def _segment_features(frames: dict[str, np.ndarray], idx: np.ndarray, rate: floa
         warnings.simplefilter("ignore", RuntimeWarning)
         for name, fam, _ in _views():
             sub = {k.split(".", 1)[1]: v for k, v in frames.items() if k.startswith(name + ".")}
-            for k, v in FAMILIES[fam].segment_features(sub, idx, rate).items():
+            for k, v in VIEW_FAMILIES[fam].segment_features(sub, idx, rate).items():
                 v = np.asarray(v, np.float32)
                 bad = int(np.count_nonzero(~np.isfinite(v)))
                 if bad and nonfinite is not None:

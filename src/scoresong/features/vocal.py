@@ -11,6 +11,8 @@ Frame-level quantities are returned by :func:`frame_features`; per-segment stati
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from ..spectrum import CENTS_PER_BIN, VOICE_BAND, Spectrum
@@ -327,8 +329,14 @@ def vocal_variance(mfcc: np.ndarray, *, width: int = 11, coefficients: slice = s
     return moving_variance(mfcc[:, coefficients], width).sum(axis=1)
 
 
-def frame_features(spec: Spectrum, shared: dict) -> dict[str, np.ndarray]:
-    """Frame-level vocal quantities (see module docstring); ``shared`` holds the MFCCs."""
+def frame_features(spec: Spectrum, shared: dict, *, pitch_only: bool = False
+                   ) -> dict[str, np.ndarray]:
+    """Frame-level vocal quantities (see module docstring); ``shared`` holds the MFCCs.
+
+    With ``pitch_only`` the fluctogram and the vocal variance are left out (the second,
+    cheaper view of :data:`PITCH_VIEW`): the pitch contour, its notes, vibrato and glides,
+    and the voice band's envelope remain, and ``shared["mfcc"]`` is not read.
+    """
     rate = spec.frame_rate
     cents, strength = predominant_pitch(spec)
     voiced = strength > VOICING_THRESHOLD
@@ -341,15 +349,12 @@ def frame_features(spec: Spectrum, shared: dict) -> dict[str, np.ndarray]:
     smooth = moving_average(np.where(in_contour, cents, 0.0), 16)
     glide = np.abs(np.gradient(smooth)) * rate
     glide = np.where(in_contour & (runs >= 0.1), np.minimum(glide, 3000.0), np.nan)
-    signed = fluctogram(spec)
-    fl_share, fl_best = fluctogram_vibrato(signed, frame_rate=rate)
-    fluct = np.abs(signed)
     # Envelope of the voice band for syllabic modulation (mel bands within VOICE_BAND).
     mel_freqs = shared["mel_freqs"]
     band = (mel_freqs >= VOICE_BAND[0]) & (mel_freqs <= VOICE_BAND[1])
     env = 10 * np.log10(spec.mel[:, band].sum(axis=1) + 1e-10)
     plateau = note_plateaus(cents, in_contour, frame_rate=rate)
-    return {
+    out = {
         "plateau": plateau.astype(np.float32),
         "plateau_onset": (plateau & ~np.concatenate([[False], plateau[:-1]])).astype(np.float32),
         "voicing_onset": (voiced & ~np.concatenate([[False], voiced[:-1]])).astype(np.float32),
@@ -360,13 +365,18 @@ def frame_features(spec: Spectrum, shared: dict) -> dict[str, np.ndarray]:
         "vibrato_ratio": vib_ratio,
         "vibrato_extent": vib_extent,
         "glide_rate": glide.astype(np.float32),
-        "fluct_mean": fluct.mean(axis=1),
-        "fluct_max": fluct.max(axis=1) if fluct.shape[1] else np.zeros(spec.n_frames, np.float32),
-        "fluct_vibrato_share": fl_share,
-        "fluct_vibrato_best": fl_best,
-        "vocal_variance": vocal_variance(shared["mfcc"]),
         "voiceband_env_db": env.astype(np.float32),
     }
+    if not pitch_only:
+        signed = fluctogram(spec)
+        fl_share, fl_best = fluctogram_vibrato(signed, frame_rate=rate)
+        fluct = np.abs(signed)
+        out["fluct_mean"] = fluct.mean(axis=1)
+        out["fluct_max"] = fluct.max(axis=1) if fluct.shape[1] else np.zeros(spec.n_frames, np.float32)
+        out["fluct_vibrato_share"] = fl_share
+        out["fluct_vibrato_best"] = fl_best
+        out["vocal_variance"] = vocal_variance(shared["mfcc"])
+    return out
 
 
 def segment_features(frames: dict[str, np.ndarray], idx: np.ndarray, frame_rate: float
@@ -389,7 +399,7 @@ def segment_features(frames: dict[str, np.ndarray], idx: np.ndarray, frame_rate:
     strength_syl, _ = band_power_ratio(frames["pitch_strength"][idx], frame_rate, SYLLABLE_BAND, (0.5, 16.0))
     seg_s = idx.shape[1] / frame_rate if idx.ndim == 2 and idx.shape[1] else 1.0
     plateau = frames["plateau"][idx]
-    return {
+    out = {
         "voiced_frac": frames["voiced"][idx].mean(axis=1),
         "pitch_strength_mean": frames["pitch_strength"][idx].mean(axis=1),
         "pitch_strength_p90": np.percentile(frames["pitch_strength"][idx], 90, axis=1).astype(np.float32),
@@ -405,6 +415,24 @@ def segment_features(frames: dict[str, np.ndarray], idx: np.ndarray, frame_rate:
         "glide_rate_mean": seg_nanmean(frames["glide_rate"], idx),
         "glide_rate_std": seg_nanstd(frames["glide_rate"], idx),
         "pitch_range_st": prange.astype(np.float32),
+    }
+    if "fluct_mean" in frames:  # the full family (not the pitch-only view)
+        out.update(_fluct_and_variance(frames, idx))
+    out.update({
+        "syllabic_mod_ratio": syl,
+        "voiceband_env_std": env.std(axis=1),
+        # Singing words: held notes joined by quick changes, broken by consonants.
+        "plateau_frac": (plateau.sum(axis=1) / n_contour).astype(np.float32),
+        "plateau_onsets_per_s": (frames["plateau_onset"][idx].sum(axis=1) / seg_s).astype(np.float32),
+        "voicing_onsets_per_s": (frames["voicing_onset"][idx].sum(axis=1) / seg_s).astype(np.float32),
+        "strength_syllabic_mod": strength_syl,
+    })
+    return out
+
+
+def _fluct_and_variance(frames: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
+    """The fluctogram's and the vocal variance's segment statistics (full family only)."""
+    return {
         "fluct_mean": frames["fluct_mean"][idx].mean(axis=1),
         "fluct_std": frames["fluct_mean"][idx].std(axis=1),
         "fluct_max_mean": frames["fluct_max"][idx].mean(axis=1),
@@ -413,11 +441,15 @@ def segment_features(frames: dict[str, np.ndarray], idx: np.ndarray, frame_rate:
         "fluct_vibrato_best_mean": frames["fluct_vibrato_best"][idx].mean(axis=1),
         "vocal_variance_mean": frames["vocal_variance"][idx].mean(axis=1),
         "vocal_variance_std": frames["vocal_variance"][idx].std(axis=1),
-        "syllabic_mod_ratio": syl,
-        "voiceband_env_std": env.std(axis=1),
-        # Singing words: held notes joined by quick changes, broken by consonants.
-        "plateau_frac": (plateau.sum(axis=1) / n_contour).astype(np.float32),
-        "plateau_onsets_per_s": (frames["plateau_onset"][idx].sum(axis=1) / seg_s).astype(np.float32),
-        "voicing_onsets_per_s": (frames["voicing_onset"][idx].sum(axis=1) / seg_s).astype(np.float32),
-        "strength_syllabic_mod": strength_syl,
     }
+
+
+#: The vocal family's cheaper half as a family of its own, for a second view of the
+#: centre of a stereo image (``features.CENTRE_VIEWS = ("vocal_pitch",)``): the pitch
+#: contour's statistics (voicing, contours, notes, vibrato, glides, range) and the voice
+#: band's syllabic envelope, without the fluctogram and the vocal variance, which cost
+#: about half of the family's time and need the centre's MFCCs.
+PITCH_VIEW = SimpleNamespace(
+    frame_features=lambda spec, shared: frame_features(spec, shared, pitch_only=True),
+    segment_features=segment_features,
+)
