@@ -271,6 +271,23 @@ def vocal_band_density(y: np.ndarray, sr: int = GEN_SR) -> float:
     return round(float(np.mean(band > np.percentile(band, 99) - 30)), 3)
 
 
+def _offset_levels(rows: list[dict], offset: float) -> None:
+    """Move every row's vocal-to-accompaniment level (``var_db``) by ``offset`` dB, in
+    place; rows without a voice over a backing (backing alone, a cappella) keep ``""``."""
+    if offset:
+        for r in rows:
+            if r["var_db"] != "":
+                r["var_db"] = round(float(r["var_db"]) + offset, 2)
+
+
+def _channels(path) -> int:
+    """A file's channel count (0 when it cannot be read)."""
+    try:
+        return int(sf.info(str(path)).channels)
+    except (sf.LibsndfileError, RuntimeError, ValueError):
+        return 0
+
+
 def _load_stereo(path: str, offset: float, n: int) -> np.ndarray | None:
     """A stereo backing's excerpt as ``(2, n)`` at :data:`GEN_SR` (the same span as
     :func:`_load_gen` reads, both channels resampled with the same soxr quality), or None
@@ -396,6 +413,10 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
         density = vocal_band_density(backing)
         for r in s["rows"]:
             r["density"] = "" if r["kind"] == "song_acappella" else density
+        stereo = bool(s.get("stereo")) and _channels(out / s["backing"]) == 2
+        if stereo:
+            # Before the reuse check, so a reused triplet's rows say the level it was mixed at.
+            _offset_levels(s["rows"], s.get("stereo_var_offset", 0.0))
         if all((out / r["path"]).exists() for r in s["rows"]):
             rows.extend(s["rows"])
             continue
@@ -408,7 +429,7 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
         # Mixes over a stereo backing stay stereo with the voice in the centre, as records
         # and film mixes place a lead vocal or dialogue; analysis (key, tempo, density)
         # and mixing levels use the mono downmix, so the mixes' downmix is the mono mix.
-        bst = _load_stereo(str(out / s["backing"]), s["start_s"], n_clip) if s.get("stereo") else None
+        bst = _load_stereo(str(out / s["backing"]), s["start_s"], n_clip) if stereo else None
         mix_bed = backing if bst is None else bst
         tonic, mode, tempo, beats = _key_tempo(backing)
         eighth = 30.0 / tempo
@@ -516,7 +537,8 @@ def _stereo_draw(seed: int, i: int, share: float) -> bool:
 
 # ----------------------------------------------------------------------------- main
 def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 0,
-          packages: set[str] | None = None, seed: int = 0, stereo_mixes: float = 0.0) -> dict:
+          packages: set[str] | None = None, seed: int = 0, stereo_mixes: float = 0.0,
+          stereo_var_offset: float = 0.0) -> dict:
     t0 = time.time()
     stereo_mixes = float(stereo_mixes)   # True / False from older callers: every / no triplet
     if not 0.0 <= stereo_mixes <= 1.0:
@@ -702,7 +724,7 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 0,
                     vocode_speech=bool(rng.random() < 0.7) and gen != "rap", choir_sample=choir,
                     generator=gen, production=str(rng.choice(PRODUCTIONS, p=[.5, .3, .2])),
                     formant=float(rng.uniform(0.88, 1.14)) if gen == "speech2sing_v2" and rng.random() < 0.6 else 1.0,
-                    stereo=_stereo_draw(seed, i, stereo_mixes))
+                    stereo=_stereo_draw(seed, i, stereo_mixes), stereo_var_offset=stereo_var_offset)
         specs_by_voice[voice].append(spec)
 
     # Songs of the statistical singing synthesiser: its voice variants take turns over the
@@ -749,7 +771,7 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 0,
                     vocode_speech=bool(srng.random() < 0.7), choir_sample=choir, generator="sinsy",
                     sinsy_voice=variant, sinsy_range=(lo, hi),
                     production=str(srng.choice(PRODUCTIONS, p=[.5, .3, .2])),
-                    stereo=_stereo_draw(seed, i, stereo_mixes))
+                    stereo=_stereo_draw(seed, i, stereo_mixes), stereo_var_offset=stereo_var_offset)
         specs_by_voice[name].append(spec)
 
     from joblib import Parallel, delayed
@@ -786,6 +808,7 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 0,
         w.writerows(rows)
     summary = summarise(rows, problems, time.time() - t0, pkg_cell, voice_cell, fetched)
     summary["stereo_mixes"] = stereo_mixes
+    summary["stereo_var_offset"] = stereo_var_offset
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     (out / "problems.txt").write_text("\n".join(problems) + ("\n" if problems else ""))
     log(json.dumps({k: summary[k] for k in ("clips", "minutes", "by_label", "by_kind", "n_voices",
@@ -840,10 +863,16 @@ def main(argv=None) -> int:
                          "voice in the centre (alone: every one, the schema-6 trials; 0.5: the "
                          "schema-7 trial, models/schema7.ab.md; default 0: mono, as the shipped "
                          "model was trained)")
+    ap.add_argument("--stereo-var-offset", type=float, default=0.0, metavar="DB",
+                    help="add DB to the vocal-to-accompaniment level of every voice (song, "
+                         "dialogue, vocalise, choir pad) of a triplet mixed in stereo (-6: the "
+                         "schema-8 trial's corpus E, models/schema8.ab.md, where a stereo voice "
+                         "sits -12 to 0 dB under its band and the centre must carry it; "
+                         "default 0)")
     a = ap.parse_args(argv)
     pk = set(a.packages.split(",")) if a.packages else None
     s = build(a.out, jobs=a.jobs, triplets=a.triplets, sinsy=a.sinsy, packages=pk, seed=a.seed,
-              stereo_mixes=a.stereo_mixes)
+              stereo_mixes=a.stereo_mixes, stereo_var_offset=a.stereo_var_offset)
     return 0 if s["clips"] else 1
 
 

@@ -185,3 +185,19 @@ def test_stereo_share_draws_whole_triplets_reproducibly():
     assert draws != [B._stereo_draw(1, i, 0.5) for i in range(2000)]
     with pytest.raises(ValueError, match="share"):
         B.build(Path("/nonexistent/never-written"), stereo_mixes=1.5)
+
+
+def test_stereo_var_offset_moves_only_voiced_rows_of_stereo_triplets(tmp_path):
+    """--stereo-var-offset DB: the levels of a stereo triplet's voices move by DB (its
+    backing alone keeps none); a mono file is not stereo, an unreadable one neither."""
+    import soundfile as sf
+
+    rows = [{"var_db": 3.25}, {"var_db": ""}, {"var_db": -5.5}]
+    B._offset_levels(rows, -6.0)
+    assert rows == [{"var_db": -2.75}, {"var_db": ""}, {"var_db": -11.5}]
+    B._offset_levels(rows, 0.0)
+    assert rows == [{"var_db": -2.75}, {"var_db": ""}, {"var_db": -11.5}]
+    sf.write(tmp_path / "s.wav", np.zeros((100, 2), np.float32), 16000)
+    sf.write(tmp_path / "m.wav", np.zeros(100, np.float32), 16000)
+    (tmp_path / "x.wav").write_bytes(b"not audio")
+    assert [B._channels(tmp_path / n) for n in ("s.wav", "m.wav", "x.wav", "none.wav")] == [2, 1, 0, 0]
