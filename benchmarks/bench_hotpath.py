@@ -148,8 +148,8 @@ def main(argv=None) -> int:
 
     import scoresong
     from scoresong import audio
-    from scoresong.features import VIEW_FAMILIES, _segment_features, _views, frame_features, reads_stereo, texture
-    from scoresong.features import _mel_freqs
+    from scoresong.features import VIEW_FAMILIES, _segment_features, _views, frame_features, reads_stereo
+    from scoresong.features import _mel_freqs, _Shared
     from scoresong.model import get_default_model
     from scoresong.spectrum import HOP, N_FFT, Spectrum, one_blas_thread, stft_frames
 
@@ -201,14 +201,16 @@ def main(argv=None) -> int:
         def run():
             src = cspec if cspec is not None and on_centre else spec
             s = Spectrum(src.power, src.sr)  # fresh derived-view cache
-            shared = {"mfcc": texture.mfcc(s.log_mel), "mel_freqs": _mel_freqs(s.sr)}
+            # As the feature core does: the MFCCs only where the family reads them (the
+            # pitch-only view never does).
+            shared = _Shared(s, _mel_freqs(s.sr))
             with one_blas_thread():  # as features.frame_features runs every family
                 return VIEW_FAMILIES[fam].frame_features(s, shared)
         return run
 
     for name, fam, on_centre in _views():
         if name != fam and cspec is None:
-            continue    # a mono file's second view is a copy of the first
+            continue    # a mono file's second view is copied from the first
         res[f"features: {name} (frame)"], _ = timed(family(fam, on_centre), rep)
     fr = frame_features(spec, cspec)
     n = spec.n_frames // 320

@@ -248,16 +248,31 @@ def test_pitch_view_is_the_full_views_pitch_half(monkeypatch):
 
 
 def test_pitch_view_of_a_mono_source_repeats_the_mix_views_pitch_half(monkeypatch):
+    """Copied from the mix view's frame values, not tracked again: one pitch track per chunk."""
     y = tone(220, 8.0, vibrato_hz=5.5, vibrato_cents=40) + noise(8.0, amp=0.05)
+    calls = []
+    real = features.vocal.predominant_pitch
+    monkeypatch.setattr(features.vocal, "predominant_pitch", lambda s: calls.append(1) or real(s))
     try:
         _with_views(monkeypatch, ("vocal_pitch",))
         f = extract_features(y, SR).as_dict()
     finally:
         features._feature_names.cache_clear()
+    assert len(calls) == 1
     centre = [k for k in f if k.startswith("vocal_pitch_centre.")]
     assert len(centre) == 36
     for k in centre:
         assert f[k] == f["vocal." + k.split(".", 1)[1]], k
+
+
+def test_pitch_views_frame_keys_are_what_it_computes():
+    from scoresong.features import _mel_freqs, vocal
+    from scoresong.spectrum import Spectrum
+
+    y = np.pad(tone(220, 3.0), (384, 640)).astype(np.float32)
+    spec = Spectrum.from_padded(y, SR)
+    got = vocal.PITCH_VIEW.frame_features(spec, {"mel_freqs": _mel_freqs(SR)})
+    assert tuple(got) == vocal.PITCH_VIEW.frame_keys
 
 
 def test_pitch_view_never_computes_the_centres_mfccs(monkeypatch):

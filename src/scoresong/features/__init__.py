@@ -139,6 +139,11 @@ def frame_features(spec: Spectrum, centre: Spectrum | None = None) -> dict[str, 
         key = "centre" if centre is not None and on_centre else None
         if key not in views:
             views[key] = (centre, _Shared(centre, shared["mel_freqs"]))
+        whole = getattr(VIEW_FAMILIES[fam], "part_of", None)
+        if (fam, key) not in done and (whole, key) in done:
+            # A part of a family already computed on the same signal (a mono source's
+            # pitch-only view): its values are those of the whole family, so copied.
+            done[fam, key] = {k: done[whole, key][k] for k in VIEW_FAMILIES[fam].frame_keys}
         if (fam, key) not in done:
             s, sh = views[key]
             done[fam, key] = VIEW_FAMILIES[fam].frame_features(s, sh)

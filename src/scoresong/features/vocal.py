@@ -452,4 +452,10 @@ def _fluct_and_variance(frames: dict[str, np.ndarray], idx: np.ndarray) -> dict[
 PITCH_VIEW = SimpleNamespace(
     frame_features=lambda spec, shared: frame_features(spec, shared, pitch_only=True),
     segment_features=segment_features,
+    # Where the whole family has run on the same signal (a mono source), the feature core
+    # copies these of its frame values instead of tracking the pitch again.
+    part_of="vocal",
+    frame_keys=("plateau", "plateau_onset", "voicing_onset", "pitch_cents", "pitch_strength",
+                "voiced", "contour_run_s", "vibrato_ratio", "vibrato_extent", "glide_rate",
+                "voiceband_env_db"),
 )
