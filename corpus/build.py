@@ -280,6 +280,22 @@ def _offset_levels(rows: list[dict], offset: float) -> None:
                 r["var_db"] = round(float(r["var_db"]) + offset, 2)
 
 
+def _mix_plan(stereo: bool, offset: float) -> dict:
+    """How a triplet is mixed: in stereo or not, and its voices' level offset (dB; only a
+    stereo triplet's voices move)."""
+    return {"stereo": bool(stereo), "offset": float(offset) if stereo else 0.0}
+
+
+def _mixed_as(stamp: Path, backing_clip: Path) -> dict:
+    """How an existing triplet was mixed: its stamp (``gen/.mix/STEM.json``, written with its
+    clips), or for a corpus built before stamps, its backing-alone clip's channels and no
+    offset (the only level any earlier build used)."""
+    try:
+        return json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return _mix_plan(_channels(backing_clip) == 2, 0.0)
+
+
 def _channels(path) -> int:
     """A file's channel count (0 when it cannot be read)."""
     try:
@@ -402,6 +418,7 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
     out = Path(out_dir)
     rows: list[dict] = []
     for s in specs:
+        s = dict(s, rows=[dict(r) for r in s["rows"]])  # levels move below: never the caller's
         rng = np.random.default_rng(s["seed"])
         try:
             backing = _load_gen(str(out / s["backing"]), s["start_s"], CLIP_S)
@@ -414,10 +431,12 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
         for r in s["rows"]:
             r["density"] = "" if r["kind"] == "song_acappella" else density
         stereo = bool(s.get("stereo")) and _channels(out / s["backing"]) == 2
+        mixed = _mix_plan(stereo, s.get("stereo_var_offset", 0.0))
         if stereo:
-            # Before the reuse check, so a reused triplet's rows say the level it was mixed at.
-            _offset_levels(s["rows"], s.get("stereo_var_offset", 0.0))
-        if all((out / r["path"]).exists() for r in s["rows"]):
+            _offset_levels(s["rows"], mixed["offset"])
+        stamp = out / "gen" / ".mix" / (Path(s["rows"][0]["path"]).stem + ".json")
+        alone = next((r for r in s["rows"] if r["kind"] == "score"), s["rows"][0])
+        if all((out / r["path"]).exists() for r in s["rows"]) and _mixed_as(stamp, out / alone["path"]) == mixed:
             rows.extend(s["rows"])
             continue
         if mixing.rms(backing) < 10 ** (-50 / 20):
@@ -494,6 +513,8 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
                 continue
             _write(out, r["path"], y)
             written.append(r)
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(json.dumps(mixed))
         rows.extend(written)
     return rows
 
@@ -543,6 +564,10 @@ def build(out: Path, *, jobs: int = 2, triplets: int = 1100, sinsy: int = 0,
     stereo_mixes = float(stereo_mixes)   # True / False from older callers: every / no triplet
     if not 0.0 <= stereo_mixes <= 1.0:
         raise ValueError(f"stereo_mixes is the share of triplets mixed in stereo, got {stereo_mixes}")
+    stereo_var_offset = float(stereo_var_offset)
+    if not np.isfinite(stereo_var_offset) or (stereo_var_offset and not stereo_mixes):
+        raise ValueError(f"stereo_var_offset moves the voices of stereo triplets (finite dB, with "
+                         f"stereo_mixes > 0), got {stereo_var_offset} with stereo_mixes {stereo_mixes}")
     out.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     srcs = [s for s in SOURCES if packages is None or s["package"] in packages]

@@ -41,7 +41,7 @@ def _var_band(v: str) -> str | None:
     if v in ("", None):
         return None
     x = float(v)
-    for lo, hi, name in ((-6, -3, "−6 to −3 dB"), (-3, 0, "−3 to 0 dB"), (0, 3, "0 to +3 dB"), (3, 6.01, "+3 to +6 dB")):
+    for lo, hi, name in ((-12.01, -6, "−12 to −6 dB (--stereo-var-offset builds)"), (-6, -3, "−6 to −3 dB"), (-3, 0, "−3 to 0 dB"), (0, 3, "0 to +3 dB"), (3, 6.01, "+3 to +6 dB")):
         if lo <= x < hi:
             return name
     return None

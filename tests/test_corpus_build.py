@@ -187,7 +187,7 @@ def test_stereo_share_draws_whole_triplets_reproducibly():
         B.build(Path("/nonexistent/never-written"), stereo_mixes=1.5)
 
 
-def test_stereo_var_offset_moves_only_voiced_rows_of_stereo_triplets(tmp_path):
+def test_stereo_var_offset_helpers(tmp_path):
     """--stereo-var-offset DB: the levels of a stereo triplet's voices move by DB (its
     backing alone keeps none); a mono file is not stereo, an unreadable one neither."""
     import soundfile as sf
@@ -201,3 +201,30 @@ def test_stereo_var_offset_moves_only_voiced_rows_of_stereo_triplets(tmp_path):
     sf.write(tmp_path / "m.wav", np.zeros(100, np.float32), 16000)
     (tmp_path / "x.wav").write_bytes(b"not audio")
     assert [B._channels(tmp_path / n) for n in ("s.wav", "m.wav", "x.wav", "none.wav")] == [2, 1, 0, 0]
+
+
+def test_a_triplet_is_reused_only_if_mixed_as_now(tmp_path):
+    """Reuse needs the clips *and* the same mix (stereo or not, the offset): a stamp written
+    with the clips says how they were mixed; a corpus from before stamps is read from its
+    backing-alone clip's channels, with no offset (the only level earlier builds used)."""
+    import json
+
+    import soundfile as sf
+
+    assert B._mix_plan(True, -6) == {"stereo": True, "offset": -6.0}
+    assert B._mix_plan(False, -6) == {"stereo": False, "offset": 0.0}   # mono voices never move
+    sf.write(tmp_path / "st.flac", np.zeros((100, 2), np.float32), 16000)
+    sf.write(tmp_path / "mo.flac", np.zeros(100, np.float32), 16000)
+    stamp = tmp_path / ".mix" / "00001.json"
+    assert B._mixed_as(stamp, tmp_path / "st.flac") == B._mix_plan(True, 0.0)
+    assert B._mixed_as(stamp, tmp_path / "mo.flac") == B._mix_plan(False, 0.0)
+    assert B._mixed_as(stamp, tmp_path / "st.flac") != B._mix_plan(True, -6.0)  # so re-rendered
+    stamp.parent.mkdir()
+    stamp.write_text(json.dumps(B._mix_plan(True, -6.0)))
+    assert B._mixed_as(stamp, tmp_path / "mo.flac") == B._mix_plan(True, -6.0)
+
+
+@pytest.mark.parametrize("share, offset", [(0.0, -6.0), (0.5, float("nan"))])
+def test_stereo_var_offset_needs_stereo_mixes_and_a_number(share, offset):
+    with pytest.raises(ValueError, match="stereo_var_offset"):
+        B.build(Path("/nonexistent/never-written"), stereo_mixes=share, stereo_var_offset=offset)
