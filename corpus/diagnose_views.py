@@ -1,0 +1,130 @@
+"""Which columns carry a model's real-song figures? Column-group permutation on a test set.
+
+    python -m corpus.diagnose_views SET --model MODEL.json [-o STEM] [--repeats 5]
+
+For a model trained with a second view of the centre (``features.CENTRE_VIEWS``; run with the
+same switch the model was trained with, e.g. in a worktree that sets it), each group of
+columns below is shuffled across the set's excerpts (rows permuted, the group's columns
+together, ``--repeats`` times), and the set's figures are measured again: ROC-AUC of
+P(song | music), songs found and score called song (three-class labels at the model's
+thresholds). A group whose shuffling costs much is one the model's figures on that set ride
+on. Groups: the second view's fluctogram and vocal-variance statistics, its pitch-based
+statistics, the whole second view, the mix's vocal family; and, with no shuffling, the second
+view replaced by the mix's values of the same statistics ("as if the centre were the mix").
+
+This measures on the test set itself, so it may explain a result, never choose a feature
+set to ship: a subset picked by it would be tuned on that set (models/schema8.ab.md).
+
+Writes ``STEM.md`` and ``STEM.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+GROUPS = (
+    ("second view: fluctogram and vocal variance", lambda n: _second(n) and _fluct(n)),
+    ("second view: pitch-based statistics", lambda n: _second(n) and not _fluct(n)),
+    ("second view: all", lambda n: _second(n)),
+    ("mix: vocal family", lambda n: n.startswith("vocal.")),
+)
+
+
+def _second(name: str) -> bool:
+    return name.split(".", 1)[0].endswith("_centre")
+
+
+def _fluct(name: str) -> bool:
+    stat = name.split(".", 1)[1]
+    return stat.startswith("fluct_") or stat.startswith("vocal_variance")
+
+
+def figures(model, X: np.ndarray, y: np.ndarray) -> dict:
+    """ROC-AUC of P(song | music), songs found, score called song (labels at the model's thresholds)."""
+    from sklearn.metrics import roc_auc_score
+
+    q, s = model.parts(X)
+    song = np.asarray(model.labels(q, s)) == "song"
+    return {"roc_auc": float(roc_auc_score(y, s)), "songs_found": int(song[y].sum()),
+            "score_called_song": int(song[~y].sum())}
+
+
+def permuted(model, X, y, names, *, repeats: int = 5, seed: int = 0) -> dict:
+    """Figures with each column group shuffled (mean over ``repeats``), and with the second
+    view replaced by the mix's values."""
+    rng = np.random.default_rng(seed)
+    out = {"as is": figures(model, X, y)}
+    for label, pick in GROUPS:
+        cols = [k for k, n in enumerate(names) if pick(n)]
+        if not cols:
+            continue
+        runs = []
+        for _ in range(repeats):
+            Xp = X.copy()
+            Xp[:, cols] = X[rng.permutation(len(X))][:, cols]
+            runs.append(figures(model, Xp, y))
+        out[f"{label} shuffled ({len(cols)} columns)"] = {
+            k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+    Xm = X.copy()
+    swapped = 0
+    for k, n in enumerate(names):
+        if _second(n):
+            fam, stat = n.split(".", 1)
+            mix = "vocal." + stat
+            if mix in names:
+                Xm[:, k] = X[:, names.index(mix)]
+                swapped += 1
+    if swapped:
+        out[f"second view := the mix's values ({swapped} columns)"] = figures(model, Xm, y)
+    return out
+
+
+def render(results: dict, model_version: str, n_songs: int, n_score: int, repeats: int) -> str:
+    lines = [f"# Which columns carry the figures? (python -m corpus.diagnose_views)", "",
+             f"Model {model_version}; {n_songs} songs and {n_score} score excerpts; each group "
+             f"shuffled across excerpts {repeats} times (means). Measured on the test set: it "
+             f"explains a figure, it may not choose a feature set.", "",
+             "| columns | ROC-AUC | songs found | score called song |", "|---|---:|---:|---:|"]
+    for k, r in results.items():
+        lines.append(f"| {k} | {r['roc_auc']:.3f} | {r['songs_found']:g} | {r['score_called_song']:g} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    from scoresong import features
+    from scoresong.dataset import read_corpus
+    from scoresong.model import load_model
+
+    ap = argparse.ArgumentParser(prog="python -m corpus.diagnose_views", description=__doc__.split("\n")[0])
+    ap.add_argument("set", type=Path, help="folder with a manifest.csv")
+    ap.add_argument("--model", required=True, help="model JSON (trained with a second view)")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("-o", "--out", type=Path, default=None, help="report stem (.md and .json)")
+    a = ap.parse_args(argv)
+    model = load_model(a.model)
+    names = list(features.feature_names())
+    if names != list(model.feature_names):
+        print(f"{a.model}: its features are not this feature core's (set the switch it was "
+              f"trained with)", file=sys.stderr)
+        return 2
+    corp = read_corpus(a.set / "manifest.csv")
+    items = [i for i in corp.items if i.label in ("score", "song")]
+    X = np.array([features.extract_features(i.path, offset=i.start_s, duration=i.duration_s).values
+                  for i in items])
+    y = np.array([i.label == "song" for i in items])
+    res = permuted(model, X, y, names, repeats=a.repeats)
+    text = render(res, model.version, int(y.sum()), int((~y).sum()), a.repeats)
+    print(text)
+    if a.out:
+        Path(f"{a.out}.md").write_text(text)   # a stem may hold dots (schema7.views.diagnosis)
+        Path(f"{a.out}.json").write_text(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
