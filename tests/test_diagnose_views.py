@@ -32,3 +32,22 @@ def test_shuffling_the_group_the_model_reads_costs_and_others_do_not():
     # The second view replaced by the mix's values: the mix's fluct column is noise here.
     assert res["second view := the mix's values (2 columns)"]["roc_auc"] < 0.7
     assert "| as is |" in D.render(res, "x", 60, 140, 3)
+
+
+def test_cv_permutation_on_stereo_items_finds_the_column_the_corpus_teaches():
+    """--cv: leave-one-group-out fits; shuffling the second view's fluctogram column (the one
+    the labels follow) among the held-out stereo items costs, the mix's noise columns do not."""
+    rng = np.random.default_rng(2)
+    n = 600
+    y = rng.random(n) < 0.4
+    groups = np.repeat(np.array(["c0", "c1", "c2"]), n // 3)
+    stereo = rng.random(n) < 0.5
+    X = rng.standard_normal((n, 4))
+    X[:, 2] += np.where(y, 1.5, -1.5)
+    res = D.cv_permuted(X, y, groups, stereo, NAMES, repeats=2)
+    assert [f["group"] for f in res["folds"]] == ["c0", "c1", "c2"]
+    fig = res["figures"]
+    assert fig["as is"]["roc_auc"] > 0.9
+    assert fig["second view: fluctogram and vocal variance shuffled"]["roc_auc"] < 0.7
+    assert fig["mix: vocal family shuffled"]["roc_auc"] > 0.85
+    assert "| as is |" in D.render_cv(res, "m.csv")
