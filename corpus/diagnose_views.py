@@ -26,6 +26,14 @@ estimator (``hgb``, unweighted, uncalibrated; music items only) on the others, a
 the same column groups among the held-out fold's *stereo* items (the only ones whose second
 view differs from the mix's): ROC-AUC and song recall at 0.5 (the balanced estimator's
 threshold) on those items, as is and shuffled, means over folds.
+
+And what the two views measure on each side::
+
+    python -m corpus.diagnose_views --cv MANIFEST --cache CACHE --stats SET [-o STEM]
+
+adds the medians of a few statistics of the mix view and of the second view for the corpus's
+stereo songs, stereo score and stereo dialogue over score, and for SET's stereo songs (per
+source package) and stereo score: where the corpus's songs and the real ones part.
 """
 
 from __future__ import annotations
@@ -129,6 +137,35 @@ def cv_permuted(X, y, groups, stereo, names, *, repeats: int = 3, seed: int = 0)
     return {"folds": folds, "figures": out}
 
 
+#: Statistics compared by ``--stats`` (segment mean over the file).
+STATS = ("voiced_frac", "pitch_strength_mean", "contour_frac", "plateau_frac", "vibrato_frames_frac",
+         "fluct_vibrato_share_mean", "fluct_mean", "vocal_variance_mean")
+
+
+def medians(names: list[str], populations: dict) -> dict:
+    """Median of each of :data:`STATS` (``:mean`` aggregate) per view and population;
+    ``populations`` maps a name to ``(X, mask)``."""
+    views = sorted({n.split(".", 1)[0] for n in names if n.split(".", 1)[0].startswith("vocal")})
+    out = {}
+    for view in views:
+        for pop, (Xp, mask) in populations.items():
+            row = {}
+            for st in STATS:
+                name = f"{view}.{st}:mean"
+                if name in names and mask.any():
+                    row[st] = float(np.median(Xp[mask, names.index(name)]))
+            out[f"{view} | {pop} (n={int(mask.sum())})"] = row
+    return out
+
+
+def render_medians(med: dict) -> str:
+    lines = ["", "## Medians of the vocal statistics, per view and population", "",
+             "| view / population | " + " | ".join(STATS) + " |", "|---|" + "---:|" * len(STATS)]
+    for k, row in med.items():
+        lines.append(f"| {k} | " + " | ".join(f"{row[s]:.3f}" if s in row else "–" for s in STATS) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def render_cv(res: dict, manifest: str) -> str:
     lines = ["# Which columns carry the corpus's stereo songs? (python -m corpus.diagnose_views --cv)", "",
              f"Corpus `{manifest}`: each group left out in turn (folds: "
@@ -164,6 +201,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", help="model JSON (trained with a second view)")
     ap.add_argument("--cv", type=Path, metavar="MANIFEST", help="corpus evidence: grouped CV on a training manifest")
     ap.add_argument("--cache", type=Path, default=None, help="feature cache (with --cv)")
+    ap.add_argument("--stats", type=Path, default=None, metavar="SET",
+                    help="with --cv: medians of the views' statistics, corpus against SET")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("-o", "--out", type=Path, default=None, help="report stem (.md and .json)")
@@ -207,6 +246,25 @@ def _main_cv(a) -> int:
     res = cv_permuted(data.X[music], (data.y == "song")[music], data.groups[music], (chans == 2)[music],
                       list(features.feature_names()))
     text = render_cv(res, str(a.cv))
+    if a.stats:
+        names = list(features.feature_names())
+        kinds = data.kinds
+        pops = {"corpus stereo songs": (data.X, (data.y == "song") & (chans == 2)),
+                "corpus stereo score (backings and excerpts)": (data.X, (kinds == "score") & (chans == 2)),
+                "corpus stereo dialogue over score": (data.X, (kinds == "score_speech") & (chans == 2))}
+        corp = _read(a.stats / "manifest.csv")
+        items = [i for i in corp.items if i.label in ("score", "song")]
+        Xs = np.array([features.extract_features(i.path, offset=i.start_s, duration=i.duration_s).values
+                       for i in items])
+        ch = np.array([sf.info(i.path).channels for i in items])
+        lab = np.array([i.label for i in items])
+        grp = np.array([i.group for i in items])
+        for g in sorted(set(grp[(lab == "song") & (ch == 2)])):
+            pops[f"{a.stats.name} stereo songs: {g}"] = (Xs, (lab == "song") & (ch == 2) & (grp == g))
+        pops[f"{a.stats.name} stereo score"] = (Xs, (lab == "score") & (ch == 2))
+        med = medians(names, pops)
+        res["medians"] = med
+        text += render_medians(med)
     print(text)
     if a.out:
         Path(f"{a.out}.md").write_text(text)

@@ -51,3 +51,14 @@ def test_cv_permutation_on_stereo_items_finds_the_column_the_corpus_teaches():
     assert fig["second view: fluctogram and vocal variance shuffled"]["roc_auc"] < 0.7
     assert fig["mix: vocal family shuffled"]["roc_auc"] > 0.85
     assert "| as is |" in D.render_cv(res, "m.csv")
+
+
+def test_medians_per_view_and_population():
+    X = np.array([[1.0, 2.0, 3.0, 4.0], [3.0, 4.0, 5.0, 6.0], [5.0, 6.0, 7.0, 8.0]])
+    names = ["vocal.voiced_frac:mean", "vocal.fluct_mean:mean",
+             "vocal_centre.voiced_frac:mean", "vocal_centre.fluct_mean:mean"]
+    med = D.medians(names, {"a": (X, np.array([True, True, False])), "none": (X, np.zeros(3, bool))})
+    assert med["vocal | a (n=2)"] == {"voiced_frac": 2.0, "fluct_mean": 3.0}
+    assert med["vocal_centre | a (n=2)"] == {"voiced_frac": 4.0, "fluct_mean": 5.0}
+    assert med["vocal | none (n=0)"] == {}
+    assert "| vocal_centre | a (n=2) | 4.000 |" in D.render_medians(med)
