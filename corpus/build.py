@@ -432,8 +432,7 @@ def make_clips(specs: list[dict], out_dir: str) -> list[dict]:
             r["density"] = "" if r["kind"] == "song_acappella" else density
         stereo = bool(s.get("stereo")) and _channels(out / s["backing"]) == 2
         mixed = _mix_plan(stereo, s.get("stereo_var_offset", 0.0))
-        if stereo:
-            _offset_levels(s["rows"], mixed["offset"])
+        _offset_levels(s["rows"], mixed["offset"])  # 0 (no change) unless stereo
         stamp = out / "gen" / ".mix" / (Path(s["rows"][0]["path"]).stem + ".json")
         alone = next((r for r in s["rows"] if r["kind"] == "score"), s["rows"][0])
         if all((out / r["path"]).exists() for r in s["rows"]) and _mixed_as(stamp, out / alone["path"]) == mixed:

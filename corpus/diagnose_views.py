@@ -193,7 +193,6 @@ def render(results: dict, model_version: str, n_songs: int, n_score: int, repeat
 
 def main(argv=None) -> int:
     from scoresong import features
-    from scoresong.dataset import read_corpus
     from scoresong.model import load_model
 
     ap = argparse.ArgumentParser(prog="python -m corpus.diagnose_views", description=__doc__.split("\n")[0])
@@ -217,10 +216,7 @@ def main(argv=None) -> int:
         print(f"{a.model}: its features are not this feature core's (set the switch it was "
               f"trained with)", file=sys.stderr)
         return 2
-    corp = read_corpus(a.set / "manifest.csv")
-    items = [i for i in corp.items if i.label in ("score", "song")]
-    X = np.array([features.extract_features(i.path, offset=i.start_s, duration=i.duration_s).values
-                  for i in items])
+    items, X = _set_features(a.set)
     y = np.array([i.label == "song" for i in items])
     res = permuted(model, X, y, names, repeats=a.repeats)
     text = render(res, model.version, int(y.sum()), int((~y).sum()), a.repeats)
@@ -229,6 +225,16 @@ def main(argv=None) -> int:
         Path(f"{a.out}.md").write_text(text)   # a stem may hold dots (schema7.views.diagnosis)
         Path(f"{a.out}.json").write_text(json.dumps(res, indent=1))
     return 0
+
+
+def _set_features(folder: Path) -> tuple[list, np.ndarray]:
+    """A test set's score and song items (``folder/manifest.csv``) and their feature vectors."""
+    from scoresong import features
+    from scoresong.dataset import read_corpus
+
+    items = [i for i in read_corpus(folder / "manifest.csv").items if i.label in ("score", "song")]
+    return items, np.array([features.extract_features(i.path, offset=i.start_s, duration=i.duration_s).values
+                            for i in items])
 
 
 def _main_cv(a) -> int:
@@ -252,10 +258,7 @@ def _main_cv(a) -> int:
         pops = {"corpus stereo songs": (data.X, (data.y == "song") & (chans == 2)),
                 "corpus stereo score (backings and excerpts)": (data.X, (kinds == "score") & (chans == 2)),
                 "corpus stereo dialogue over score": (data.X, (kinds == "score_speech") & (chans == 2))}
-        corp = _read(a.stats / "manifest.csv")
-        items = [i for i in corp.items if i.label in ("score", "song")]
-        Xs = np.array([features.extract_features(i.path, offset=i.start_s, duration=i.duration_s).values
-                       for i in items])
+        items, Xs = _set_features(a.stats)
         ch = np.array([sf.info(i.path).channels for i in items])
         lab = np.array([i.label for i in items])
         grp = np.array([i.group for i in items])

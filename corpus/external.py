@@ -349,22 +349,26 @@ def build(out: Path) -> list[dict]:
                                  kind=src["kind"], source_package=pkg, version=version,
                                  author=src["author"], licence=src["licence"], group=pkg,
                                  start_s=s, duration_s=d, detail=detail))
+    tracks = {(r["label"], r["kind"], r["path"]) for r in rows}
+    write_set(out, rows, problems, tracks=dict(Counter(f"{lab}/{k}" for lab, k, _ in tracks)),
+              packages={p: v for p, (_, v) in versions.items()})
+    return rows
+
+
+def write_set(out: Path, rows: list[dict], problems: list[str], **fields) -> None:
+    """Write a test set's ``manifest.csv`` and ``summary.json`` (clips per label/kind,
+    ``fields``, clips per package, problems) and log its problems; shared by
+    :mod:`corpus.external_score`."""
     with open(out / "manifest.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=FIELDS)
         w.writeheader()
         w.writerows(rows)
-    tracks = {(r["label"], r["kind"], r["path"]) for r in rows}
-    summary = {
-        "clips": dict(Counter(f"{r['label']}/{r['kind']}" for r in rows)),
-        "tracks": dict(Counter(f"{lab}/{k}" for lab, k, _ in tracks)),
-        "packages": {p: v for p, (_, v) in versions.items()},
-        "clips_per_package": dict(Counter(r["source_package"] for r in rows)),
-        "problems": problems,
-    }
+    summary = {"clips": dict(Counter(f"{r['label']}/{r['kind']}" for r in rows)), **fields,
+               "clips_per_package": dict(Counter(r["source_package"] for r in rows)),
+               "problems": problems}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     for p in problems:
         log("problem: " + p)
-    return rows
 
 
 def main(argv=None) -> int:

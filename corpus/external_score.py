@@ -37,7 +37,6 @@ Debian package. Downloads and extractions are reused when present. Audio is neve
 from __future__ import annotations
 
 import argparse
-import csv
 import fnmatch
 import glob as globmod
 import json
@@ -45,12 +44,11 @@ import re
 import subprocess
 import sys
 import zipfile
-from collections import Counter
 from pathlib import Path
 
 import soundfile as sf
 
-from corpus.external import CLIP_S, FIELDS, download, log
+from corpus.external import CLIP_S, download, log, write_set
 
 #: Files shorter than this are skipped (the middle 80 % must hold one 20-s window).
 MIN_FILE_S = 25.0
@@ -309,21 +307,7 @@ def build(out: Path, extra_debs: list[Path] = ()) -> list[dict]:
                                  source_package=pkg, version=version, author=src["author"],
                                  licence=src["licence"], group=pkg, start_s=s,
                                  duration_s=CLIP_S, detail=detail))
-    with open(out / "manifest.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows(rows)
-    summary = {
-        "clips": dict(Counter(f"{r['label']}/{r['kind']}" for r in rows)),
-        "packages": versions,
-        "clips_per_package": dict(Counter(r["source_package"] for r in rows)),
-        "files_per_package": files_used,
-        "left_out": LEFT_OUT,
-        "problems": problems,
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    for p in problems:
-        log("problem: " + p)
+    write_set(out, rows, problems, packages=versions, files_per_package=files_used, left_out=LEFT_OUT)
     return rows
 
 
