@@ -870,6 +870,32 @@ def assign_missing(cell_of_pkg: dict, inv: dict, cells: list) -> dict:
     return added
 
 
+def assign_sound_cells(inv: dict, cells: list) -> dict:
+    """Cells for the effects / ambience packages, one package to a cell where there are as
+    many cells as packages, balanced by usable files otherwise (greedy, largest first; ties to
+    the lowest cell).
+
+    A package's sounds are a unit of their own, as a voice is, apart from the package's
+    music: its cell need not be the cell of its score tracks. Held-out cells then hold out
+    one sound package at a time and train on the others, the condition a shipped model meets
+    on a new package; in 2026.12.05.2's corpus three of the five (colobot, freedroidrpg,
+    hedgewars: 75% of the effects) shared their music's cell and were held out together.
+    Sharing a package across roles cannot flatter a fold: its sounds are no_music and its
+    music is score, so what one teaches about the package pulls the other the wrong way.
+    """
+    weight = Counter()
+    for m in inv.values():
+        if {"effects", "ambience"} & set(m["roles"]) and "voice" not in m["roles"]:
+            weight[m["package"]] += 1
+    load = {c: 0 for c in cells}
+    out = {}
+    for p in sorted(weight, key=lambda p: (-weight[p], p)):
+        c = min(cells, key=lambda c: (load[c], cells.index(c)))
+        out[p] = c
+        load[c] += weight[p]
+    return out
+
+
 def run(out: Path, units: list[dict], *, group_of, voice_meta: dict, jobs: int, force: bool) -> tuple[list, list]:
     """Render all units in batches (a voice's units together, to reuse its phrases)."""
     from joblib import Parallel, delayed
@@ -939,9 +965,22 @@ def summarise(rows: list, problems: list, dropped: list, seconds: float, **extra
     }
 
 
+#: How effects / ambience packages get their cells: ``"package"`` (a cell per sound package,
+#: :func:`assign_sound_cells`) or ``"music"`` (the cell of the package's score tracks, as
+#: model 2026.12.05.2's corpus was built).
+SOUND_CELLS = ("package", "music")
+
+
 def build_corpus(out: Path, *, jobs: int = 2, seed: int = 12, force: bool = False,
-                 counts: dict | None = None, pairs: dict | None = None) -> dict:
-    """Build the no_music clips of the training corpus in ``out`` (a built ``corpus.build``)."""
+                 counts: dict | None = None, pairs: dict | None = None,
+                 sound_cells: str = "package") -> dict:
+    """Build the no_music clips of the training corpus in ``out`` (a built ``corpus.build``).
+
+    ``sound_cells`` (one of :data:`SOUND_CELLS`) says how the effects and ambience packages
+    are grouped; speech and the music laid under it keep the cells of ``summary.json``.
+    """
+    if sound_cells not in SOUND_CELLS:
+        raise ValueError(f"sound_cells must be one of {SOUND_CELLS}, not {sound_cells!r}")
     t0 = time.time()
     counts = dict(COUNTS if counts is None else counts)
     pairs = dict(PAIRS if pairs is None else pairs)
@@ -962,15 +1001,23 @@ def build_corpus(out: Path, *, jobs: int = 2, seed: int = 12, force: bool = Fals
     for d in dropped:
         log(f"  excluded {d['path']} ({d['by']}): {d['why']}")
     cells = sorted(set(voice_cell.values()))
-    assigned = assign_missing(cell_of_pkg, inv, cells)
-    cell_of_pkg.update(assigned)
+    if sound_cells == "music":
+        assigned = assign_missing(cell_of_pkg, inv, cells)
+        cell_of_pkg.update(assigned)
+        sound_cell = cell_of_pkg
+    else:
+        assigned = {}
+        sound_cell = assign_sound_cells(inv, cells)
     music = music_pool(out / "manifest.csv", out, lambda r: int(r["group"].removeprefix("cell")))
+    both = sorted(set(inv) & {e["path"] for es in music.values() for e in es})
+    if both:   # a cell per sound package is sound only if no file is also score material
+        problems.append(f"{len(both)} file(s) are both score and effects / ambience: {both[:5]}")
     for c, es in music.items():
         bad = {e["package"] for e in es if cell_of_pkg.get(e["package"]) != c}
         if bad:
             problems.append(f"cell{c}: manifest score rows of {sorted(bad)} disagree with package_cells")
     log("[3/4] planning")
-    units = plan(voices=voices, voice_cell=voice_cell, inv=inv, cell_of_pkg=cell_of_pkg, music=music,
+    units = plan(voices=voices, voice_cell=voice_cell, inv=inv, cell_of_pkg=sound_cell, music=music,
                  counts=counts, pairs=pairs, seed=seed)
     voice_meta = {v: {k: vinv[ps[0]][k] for k in ("package", "version", "licence", "author")}
                   for v, ps in voices.items()}
@@ -981,12 +1028,14 @@ def build_corpus(out: Path, *, jobs: int = 2, seed: int = 12, force: bool = Fals
     summary = summarise(rows, problems, dropped, time.time() - t0,
                         voices_without_cell=skipped, assigned_package_cells=assigned,
                         package_cells={p: c for p, c in sorted(cell_of_pkg.items())},
+                        sound_cells_rule=sound_cells,
+                        sound_cells={p: c for p, c in sorted(sound_cell.items())},
                         packages={p: v for p, (_, v) in sorted(fetched.items())},
                         seed=seed, counts_requested=counts, pairs_requested=pairs,
                         effects_files={c: {p: len(r) for p, r in pk.items()}
-                                       for c, pk in _by_cell(inv, "effects", cell_of_pkg).items()},
+                                       for c, pk in _by_cell(inv, "effects", sound_cell).items()},
                         ambience_files={c: {p: len(r) for p, r in pk.items()}
-                                        for c, pk in _by_cell(inv, "ambience", cell_of_pkg).items()})
+                                        for c, pk in _by_cell(inv, "ambience", sound_cell).items()})
     write_outputs(out, rows, summary, "manifest.nomusic.csv", "summary.nomusic.json")
     log(json.dumps({k: summary[k] for k in ("clips", "by_label", "by_kind", "by_group", "seconds")}, indent=1))
     if problems:
@@ -1005,6 +1054,9 @@ def main(argv=None) -> int:
                     help="build the external no_music test set instead (corpus.nomusic_external)")
     ap.add_argument("--score-set", type=Path, default=None,
                     help="with --external: the external score set (corpus.external), default /work/external")
+    ap.add_argument("--sound-cells", choices=SOUND_CELLS, default="package",
+                    help="group effects / ambience by their own package (default) or put them in "
+                         "their package's music cell (model 2026.12.05.2's corpus)")
     a = ap.parse_args(argv)
     if a.external:
         from . import nomusic_external
@@ -1012,7 +1064,7 @@ def main(argv=None) -> int:
         s = nomusic_external.build_external(a.out, jobs=a.jobs, seed=a.seed, force=a.force,
                                             score_set=a.score_set)
     else:
-        s = build_corpus(a.out, jobs=a.jobs, seed=a.seed, force=a.force)
+        s = build_corpus(a.out, jobs=a.jobs, seed=a.seed, force=a.force, sound_cells=a.sound_cells)
     return 0 if s["clips"] else 1
 
 

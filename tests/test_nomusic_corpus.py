@@ -122,3 +122,52 @@ def test_rendered_pair_is_the_same_speech_with_music_at_the_drawn_level(tmp_path
     assert nm.render_batch([u], str(tmp_path), [f"cell{u['cell']}"], vm) == rows
     nm.render_batch([u], str(tmp_path), [f"cell{u['cell']}"], vm, force=True)
     assert np.array_equal(sf.read(tmp_path / sc_row["path"], dtype="float32")[0], y1)
+
+
+def _sounds(counts: dict, role="effects") -> dict:
+    return {f"pkgs/{p}/s{j}.wav": _meta(p, role) for p, n in counts.items() for j in range(n)}
+
+
+def test_sound_cells_give_each_sound_package_a_cell_of_its_own():
+    # The training corpus's case: five sound packages, five cells, three of them sharing
+    # one music cell. Each gets its own cell, the largest first.
+    inv = _sounds({"colobot": 82, "hedgewars": 78, "hyperrogue": 60, "freedroid": 51, "sonicpi": 10})
+    inv.update({f"pkgs/voices/v{j}.wav": _meta("hedgewars", "voice", voice="v") for j in range(500)})
+    cells = [0, 1, 2, 3, 4]
+    got = nm.assign_sound_cells(inv, cells)
+    assert got == {"colobot": 0, "hedgewars": 1, "hyperrogue": 2, "freedroid": 3, "sonicpi": 4}
+    assert nm.assign_sound_cells(dict(reversed(list(inv.items()))), cells) == got   # order-free
+
+
+def test_sound_cells_balance_files_when_packages_outnumber_cells():
+    counts = {"a": 40, "b": 35, "c": 20, "d": 18, "e": 9, "f": 7, "g": 3}
+    inv = _sounds(counts)
+    inv.update(_sounds({"amb": 12}, role="ambience"))
+    got = nm.assign_sound_cells(inv, ["x", "y", "z"])
+    assert set(got) == set(counts) | {"amb"}
+    load = {c: sum(n for p, n in {**counts, "amb": 12}.items() if got[p] == c) for c in "xyz"}
+    assert max(load.values()) - min(load.values()) <= max(counts.values())   # greedy bound
+    assert sum(load.values()) == sum(counts.values()) + 12
+
+
+def test_plan_with_sound_cells_keeps_effects_apart_from_their_music_cell():
+    # fx0's sounds may sit in cell 1 although its music would be cell 0: a clip of cell 1
+    # then takes fx0's effects, and its score partner still takes cell 1's music.
+    voices, voice_cell, inv, cell_of_pkg, music = _world()
+    sound = {"fx0": 1, "amb1": 0}
+    units = nm.plan(voices=voices, voice_cell=voice_cell, inv=inv, cell_of_pkg=sound, music=music,
+                    counts=COUNTS, pairs=PAIRS, seed=3)
+    fx_units = [u for u in units if u["kind"] == "no_music_effects"]
+    assert fx_units and all(u["cell"] == 1 for u in fx_units)
+    for u in units:
+        layer = u.get("fx") or u
+        files = (layer["events"] if isinstance(layer.get("events"), list) else []) \
+            + layer.get("bed", {}).get("files", [])
+        assert all(sound[inv[f]["package"]] == u["cell"] for f in files), u["id"]
+        if "pair" in u:
+            assert {e["package"] for e in u["pair"]["candidates"]} == {f"m{u['cell']}"}
+
+
+def test_build_corpus_refuses_an_unknown_sound_cells_rule(tmp_path):
+    with pytest.raises(ValueError, match="sound_cells"):
+        nm.build_corpus(tmp_path, sound_cells="voice")
