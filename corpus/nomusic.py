@@ -25,12 +25,14 @@ Kinds written (20-s FLAC clips, 22.05 kHz mono, under ``CORPUS_DIR/gen/nomusic/`
 - ``no_music_speech_fx``: speech over effects and/or ambience;
 - ``score_under_speech`` (label score): the partner of a no_music speech clip with music.
 
-Grouping: the manifest's ``group`` is the cell of ``summary.json`` (``voice_cells``,
+Grouping: the manifest's ``group`` is a cell of ``summary.json`` (``voice_cells``,
 ``package_cells``). A clip with a voice takes the voice's cell, and everything mixed into it
 (effects, ambience, music) comes from packages of that same cell, so grouped
-cross-validation never shares a voice, an effect file or a backing track across folds. A
-package without a cell (sonic-pi-samples) gets the cell with the least no_music material
-(recorded in the summary). Generated beds (no package) go round the cells.
+cross-validation never shares a voice, an effect file or a backing track across folds. Each
+effects / ambience package has a cell of its own (:func:`assign_sound_cells`), as a voice
+does, apart from its music's cell; ``--sound-cells music`` puts it in its music's cell
+instead (model 2026.12.05.2's corpus; a package without one, sonic-pi-samples, then gets
+the cell with the least no_music material). Generated beds (no package) go round the cells.
 
 Writes ``manifest.nomusic.csv`` (the columns of ``manifest.csv``) and
 ``summary.nomusic.json`` (counts per kind and cell, what was excluded and why, problems).
