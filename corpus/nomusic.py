@@ -886,16 +886,41 @@ def assign_sound_cells(inv: dict, cells: list) -> dict:
     music is score, so what one teaches about the package pulls the other the wrong way.
     """
     weight = Counter()
-    for m in inv.values():
-        if {"effects", "ambience"} & set(m["roles"]) and "voice" not in m["roles"]:
+    for m in inv.values():   # every package that :func:`plan` may draw sounds from
+        if {"effects", "ambience"} & set(m["roles"]):
             weight[m["package"]] += 1
     load = {c: 0 for c in cells}
     out = {}
     for p in sorted(weight, key=lambda p: (-weight[p], p)):
-        c = min(cells, key=lambda c: (load[c], cells.index(c)))
+        c = min(cells, key=lambda c: load[c])   # the first of the least loaded
         out[p] = c
         load[c] += weight[p]
     return out
+
+
+def sound_cells_for(rule: str, inv: dict, cell_of_pkg: dict, cells: list) -> tuple[dict, dict]:
+    """({sound package: cell}, {package: cell} assigned for want of a music cell) under
+    ``rule`` (one of :data:`SOUND_CELLS`). ``cell_of_pkg`` (the music cells) is not changed."""
+    if rule not in SOUND_CELLS:
+        raise ValueError(f"sound_cells must be one of {SOUND_CELLS}, not {rule!r}")
+    sounds = {m["package"] for m in inv.values() if {"effects", "ambience"} & set(m["roles"])}
+    if rule == "package":
+        return assign_sound_cells(inv, cells), {}
+    assigned = assign_missing(cell_of_pkg, inv, cells)
+    cells_of = {**cell_of_pkg, **assigned}
+    return {p: cells_of[p] for p in sorted(sounds)}, assigned
+
+
+def check_roles(inv: dict, manifest: Path) -> None:
+    """Refuse a sound file that is also score material in ``manifest`` (``corpus.build``'s
+    manifest.csv): a package's sounds may have a cell apart from its music only if no file
+    is both."""
+    with open(manifest, newline="", encoding="utf-8") as fh:
+        score = {r["path"] for r in csv.DictReader(fh) if r["label"] == "score"}
+    both = sorted(set(inv) & score)
+    if both:
+        raise ValueError(f"{len(both)} file(s) are both score in {manifest.name} and "
+                         f"effects / ambience: {both[:5]}")
 
 
 def run(out: Path, units: list[dict], *, group_of, voice_meta: dict, jobs: int, force: bool) -> tuple[list, list]:
@@ -1003,17 +1028,10 @@ def build_corpus(out: Path, *, jobs: int = 2, seed: int = 12, force: bool = Fals
     for d in dropped:
         log(f"  excluded {d['path']} ({d['by']}): {d['why']}")
     cells = sorted(set(voice_cell.values()))
-    if sound_cells == "music":
-        assigned = assign_missing(cell_of_pkg, inv, cells)
-        cell_of_pkg.update(assigned)
-        sound_cell = cell_of_pkg
-    else:
-        assigned = {}
-        sound_cell = assign_sound_cells(inv, cells)
+    check_roles(inv, out / "manifest.csv")
+    sound_cell, assigned = sound_cells_for(sound_cells, inv, cell_of_pkg, cells)
+    cell_of_pkg.update(assigned)
     music = music_pool(out / "manifest.csv", out, lambda r: int(r["group"].removeprefix("cell")))
-    both = sorted(set(inv) & {e["path"] for es in music.values() for e in es})
-    if both:   # a cell per sound package is sound only if no file is also score material
-        problems.append(f"{len(both)} file(s) are both score and effects / ambience: {both[:5]}")
     for c, es in music.items():
         bad = {e["package"] for e in es if cell_of_pkg.get(e["package"]) != c}
         if bad:
