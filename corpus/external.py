@@ -280,8 +280,18 @@ def source_files(src: dict, root: Path) -> list[Path]:
         if not (base / ".extracted").exists():
             extract_rcc(root / src["rcc"], base)
             (base / ".extracted").write_text("ok")
-    globs = src["glob"] if isinstance(src["glob"], list) else [src["glob"]]
-    paths = {Path(p) for g in globs for p in globmod.glob(str(base / g))}
+    return matching_files(src, base)
+
+
+def globs_of(src: dict) -> list[str]:
+    """A source's ``glob``: one pattern or a list of them."""
+    return src["glob"] if isinstance(src["glob"], list) else [src["glob"]]
+
+
+def matching_files(src: dict, base: Path) -> list[Path]:
+    """The files under ``base`` that ``src``'s globs match and its ``exclude`` does not,
+    sorted by path; shared by :mod:`corpus.external_score`."""
+    paths = {Path(p) for g in globs_of(src) for p in globmod.glob(str(base / g))}
     if src.get("exclude"):
         paths = {p for p in paths if not re.search(src["exclude"], str(p))}
     return sorted(paths)

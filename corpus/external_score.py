@@ -38,17 +38,14 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import glob as globmod
 import json
-import re
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import soundfile as sf
 
-from corpus.external import CLIP_S, download, log, write_set
+from corpus.external import CLIP_S, download, globs_of, log, matching_files, write_set
 
 #: Files shorter than this are skipped (the middle 80 % must hold one 20-s window).
 MIN_FILE_S = 25.0
@@ -196,11 +193,6 @@ def pick_files(counts: list[int], cap: int = PER_PACKAGE) -> list[int]:
 
 
 # ----------------------------------------------------------------------------- fetching
-def _globs(src: dict) -> list[str]:
-    g = src["glob"]
-    return g if isinstance(g, list) else [g]
-
-
 def _link_deb(pkg: str, debs: Path, extra: list[Path]) -> None:
     """Link a ``.deb`` of ``pkg`` from a ``--debs`` folder into ``debs`` (none there yet)."""
     debs.mkdir(parents=True, exist_ok=True)
@@ -226,7 +218,7 @@ def fetch(src: dict, out: Path, extra_debs: list[Path], problems: list) -> tuple
         problems.append(f"{pkg}: download failed: {exc.stderr}")
         return None
     root = out / "pkgs" / pkg
-    pats = [src["archive"]] if "archive" in src else _globs(src)
+    pats = [src["archive"]] if "archive" in src else globs_of(src)
     pats = ["./" + p for p in pats] + [f"./usr/share/doc/{pkg}/copyright"]
     stamp = version + "\n" + "\n".join(pats)
     marker = root / ".extracted"
@@ -257,17 +249,14 @@ def source_files(src: dict, root: Path, problems: list) -> list[Path]:
             try:
                 with zipfile.ZipFile(root / src["archive"]) as z:
                     members = [m for m in z.namelist()
-                               if any(fnmatch.fnmatch(m, g) for g in _globs(src))]
+                               if any(fnmatch.fnmatch(m, g) for g in globs_of(src))]
                     z.extractall(base, members)
                 marker.write_text("ok")
                 (root / src["archive"]).unlink()  # 0ad's public.zip is 3.3 GB; music is kept
             except (OSError, zipfile.BadZipFile) as exc:
                 problems.append(f"{src['package']}: archive {src['archive']} unreadable: {exc}")
                 return []
-    paths = {Path(p) for g in _globs(src) for p in globmod.glob(str(base / g))}
-    if src.get("exclude"):
-        paths = {p for p in paths if not re.search(src["exclude"], str(p))}
-    return sorted(paths)
+    return matching_files(src, base)
 
 
 # ----------------------------------------------------------------------------- build

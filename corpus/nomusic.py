@@ -188,6 +188,11 @@ def _call(v, path: str) -> str:
     return v(path) if callable(v) else v
 
 
+def _is_sound(meta: dict) -> bool:
+    """An inventory entry that serves as an effect or an ambience bed."""
+    return bool({"effects", "ambience"} & set(meta["roles"]))
+
+
 def _name_rules(src: dict) -> dict[str, str]:
     rules = dict(src.get("excluded", {}))
     if src["role"] in ("effects", "ambience"):
@@ -245,7 +250,7 @@ def inventory(out: Path, sources: list[dict], problems: list, fetched: dict, *,
 
 def apply_screen(out: Path, inv: dict, dropped: list, jobs: int) -> dict[str, dict]:
     """Drop the effects / ambience files the pitch screen calls music; tag tonal and steady."""
-    rels = sorted(r for r, m in inv.items() if {"effects", "ambience"} & set(m["roles"]))
+    rels = sorted(r for r, m in inv.items() if _is_sound(m))
     profiles = screen(out, [r for r in rels if "unscreened" not in inv[r]], jobs)
     for r in rels:
         if r not in profiles:
@@ -885,10 +890,7 @@ def assign_sound_cells(inv: dict, cells: list) -> dict:
     Sharing a package across roles cannot flatter a fold: its sounds are no_music and its
     music is score, so what one teaches about the package pulls the other the wrong way.
     """
-    weight = Counter()
-    for m in inv.values():   # every package that :func:`plan` may draw sounds from
-        if {"effects", "ambience"} & set(m["roles"]):
-            weight[m["package"]] += 1
+    weight = Counter(m["package"] for m in inv.values() if _is_sound(m))  # as :func:`plan` draws
     load = {c: 0 for c in cells}
     out = {}
     for p in sorted(weight, key=lambda p: (-weight[p], p)):
@@ -901,14 +903,17 @@ def assign_sound_cells(inv: dict, cells: list) -> dict:
 def sound_cells_for(rule: str, inv: dict, cell_of_pkg: dict, cells: list) -> tuple[dict, dict]:
     """({sound package: cell}, {package: cell} assigned for want of a music cell) under
     ``rule`` (one of :data:`SOUND_CELLS`). ``cell_of_pkg`` (the music cells) is not changed."""
-    if rule not in SOUND_CELLS:
-        raise ValueError(f"sound_cells must be one of {SOUND_CELLS}, not {rule!r}")
-    sounds = {m["package"] for m in inv.values() if {"effects", "ambience"} & set(m["roles"])}
+    _check_rule(rule)
     if rule == "package":
         return assign_sound_cells(inv, cells), {}
     assigned = assign_missing(cell_of_pkg, inv, cells)
     cells_of = {**cell_of_pkg, **assigned}
-    return {p: cells_of[p] for p in sorted(sounds)}, assigned
+    return {p: cells_of[p] for p in sorted({m["package"] for m in inv.values() if _is_sound(m)})}, assigned
+
+
+def _check_rule(rule: str) -> None:
+    if rule not in SOUND_CELLS:
+        raise ValueError(f"sound_cells must be one of {SOUND_CELLS}, not {rule!r}")
 
 
 def check_roles(inv: dict, manifest: Path) -> None:
@@ -1006,8 +1011,7 @@ def build_corpus(out: Path, *, jobs: int = 2, seed: int = 12, force: bool = Fals
     ``sound_cells`` (one of :data:`SOUND_CELLS`) says how the effects and ambience packages
     are grouped; speech and the music laid under it keep the cells of ``summary.json``.
     """
-    if sound_cells not in SOUND_CELLS:
-        raise ValueError(f"sound_cells must be one of {SOUND_CELLS}, not {sound_cells!r}")
+    _check_rule(sound_cells)   # before any download
     t0 = time.time()
     counts = dict(COUNTS if counts is None else counts)
     pairs = dict(PAIRS if pairs is None else pairs)

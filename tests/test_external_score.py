@@ -15,7 +15,7 @@ def test_sources_well_formed():
         for key in ("package", "glob", "licence", "author", "evidence"):
             assert s[key], (s["package"], key)
         assert s["confidence"] in ("high", "medium-high", "medium")
-        assert all(not g.startswith("/") for g in es._globs(s))
+        assert all(not g.startswith("/") for g in es.globs_of(s))
 
 
 def test_no_overlap_with_training_or_first_external_set():
