@@ -176,6 +176,9 @@ def main(argv=None) -> int:
     ap.add_argument("--switch", type=float, nargs="*", default=[0.05, 0.1])
     ap.add_argument("--song-break", type=float, nargs="*", default=[0.0, 0.1, 0.2])
     ap.add_argument("--window", type=int, nargs="*", default=[1, 2, 3, 4], help="segments per decision")
+    ap.add_argument("--align", nargs="*", default=["centred"], choices=["centred", "homogeneous"],
+                    help="where each decision's window sits (scoresong.timeline's align)")
+    ap.add_argument("--model", default=None, help="model file (default: the shipped model)")
     ap.add_argument("--out", type=Path, default=Path("models/timeline.report"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--long-hours", type=float, default=3.0,
@@ -199,42 +202,53 @@ def main(argv=None) -> int:
     # Stream each development recording once; every setting reuses that analysis.
     from scoresong.segmentation import analyse
 
+    from scoresong.model import resolve_model
+
+    model = resolve_model(a.model)
     dev = [(analyse(p), ref, d) for p, ref, d in sets["dev"]]
-    for w in a.window:
-        for s in a.switch:
-            for b in a.song_break:
-                res = [score_one(ref, _est(scoresong.timeline(an, window=w * 5.12, switch=s, song_break=b)), d)
-                       for an, ref, d in dev]
-                grid[(w, s, b)] = summarise(res)
-                print(f"dev window {w} switch {s} song_break {b}: {grid[(w, s, b)]}")
+    for al in a.align:
+        for w in a.window:
+            for s in a.switch:
+                for b in a.song_break:
+                    res = [score_one(ref, _est(scoresong.timeline(an, window=w * 5.12, switch=s, song_break=b,
+                                                                  model=model, align=al)), d)
+                           for an, ref, d in dev]
+                    grid[(w, s, b, al)] = summarise(res)
+                    print(f"dev window {w} switch {s} song_break {b} align {al}: {grid[(w, s, b, al)]}",
+                          flush=True)
     best = max(grid, key=lambda k: (grid[k]["frame_accuracy"] + grid[k]["boundary_f"]))
-    w, s, b = best
+    w, s, b, al = best
     t1 = time.time()
     # The test set runs through the public function, end to end (decode included).
-    test = [score_one(ref, _est(scoresong.timeline(p, window=w * 5.12, switch=s, song_break=b)), d)
+    test = [score_one(ref, _est(scoresong.timeline(p, window=w * 5.12, switch=s, song_break=b,
+                                                   model=model, align=al)), d)
             for p, ref, d in sets["test"]]
     secs = time.time() - t1
     audio_s = sum(d for _, _, d in sets["test"])
-    report = {"dev_grid": {f"window={k[0]} switch={k[1]} song_break={k[2]}": v for k, v in grid.items()},
-              "chosen": {"window_segments": w, "switch": s, "song_break": b}, "test": summarise(test),
+    report = {"dev_grid": {f"window={k[0]} switch={k[1]} song_break={k[2]}"
+                           + ("" if len(a.align) == 1 else f" align={k[3]}"): v for k, v in grid.items()},
+              "chosen": {"window_segments": w, "switch": s, "song_break": b, "align": al},
+              "model_version": model.version, "test": summarise(test),
               "test_audio_minutes": round(audio_s / 60, 1), "test_seconds": round(secs, 1),
               "items_per_recording": a.items, "seed": a.seed, "date": time.strftime("%Y-%m-%d"),
               "dev_seconds": round(t1 - t0, 1)}
     if a.long_hours > 0:
-        report["long_file"] = long_file_memory([p for p, _, _ in sets["test"]], tmp, a.long_hours, w, s, b)
+        report["long_file"] = long_file_memory([p for p, _, _ in sets["test"]], tmp, a.long_hours, w, s, b,
+                                               model=a.model, align=al)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.with_name(a.out.name + ".json").write_text(json.dumps(report, indent=1))
     a.out.with_name(a.out.name + ".md").write_text(markdown(report))
     # One example plot from the test set.
     p, ref, d = sets["test"][0]
-    scoresong.timeline(p, window=w * 5.12, switch=s, song_break=b).plot(
+    scoresong.timeline(p, window=w * 5.12, switch=s, song_break=b, model=model, align=al).plot(
         a.out.with_name(a.out.name + ".png"), marks=boundaries(ref),
         title="test recording 0: shaded = detected, dotted = reference boundaries")
     print(markdown(report))
     return 0
 
 
-def long_file_memory(paths, tmp: Path, hours: float, w: int, s: float, b: float) -> dict:
+def long_file_memory(paths, tmp: Path, hours: float, w: int, s: float, b: float, *,
+                     model=None, align: str = "centred") -> dict:
     """Peak RSS (VmHWM) of a fresh process running the timeline on one test recording and on
     a file of ``hours`` made by repeating the test recordings (16-bit WAV, written in pieces)."""
     import subprocess
@@ -254,7 +268,8 @@ def long_file_memory(paths, tmp: Path, hours: float, w: int, s: float, b: float)
     out = {}
     for label, path in (("one test recording", paths[0]), (f"{hours:g}-hour file", long)):
         code = ("import resource, time, scoresong; t = time.perf_counter(); "
-                f"tl = scoresong.timeline({str(path)!r}, window={w * 5.12}, switch={s}, song_break={b}); "
+                f"tl = scoresong.timeline({str(path)!r}, window={w * 5.12}, switch={s}, song_break={b}, "
+                f"model={None if model is None else str(model)!r}, align={align!r}); "
                 "print(time.perf_counter() - t, tl.duration, len(tl.segments)); "
                 "print(open('/proc/self/status').read())")
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -282,7 +297,8 @@ def markdown(r: dict) -> str:
              "not generalisation.", "",
              f"Chosen on the development set: window {r['chosen']['window_segments']} segment(s) "
              f"({5.12 * r['chosen']['window_segments']:.2f} s), switch prior {r['chosen']['switch']}, "
-             f"song_break {r['chosen']['song_break']}.", "",
+             f"song_break {r['chosen']['song_break']}, window placement {r['chosen'].get('align', 'centred')}"
+             + (f"; model {r['model_version']}." if r.get("model_version") else "."), "",
              "| test set | value |", "|---|---:|",
              f"| recordings | {t['recordings']} ({r['test_audio_minutes']} min of audio) |",
              f"| frame accuracy (0.1 s grid, silence included) | {t['frame_accuracy']:.3f} |",

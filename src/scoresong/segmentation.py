@@ -45,6 +45,8 @@ __all__ = ["Segment", "Timeline", "timeline", "viterbi", "viterbi_two_state", "s
            "TimelineSettingError"]
 
 SEGMENT_S = SEGMENT_FRAMES * HOP / audio.ANALYSIS_SR  # 5.12 s
+#: How a segment's decision window is placed (see :func:`timeline`).
+ALIGNS = ("centred", "homogeneous")
 #: Cue-sheet usage codes: background instrumental / background vocal.
 USAGE = {"score": "BI", "song": "BV"}
 
@@ -378,20 +380,32 @@ def _merge_intervals(iv: list[tuple[float, float]]) -> list[tuple[float, float]]
     return [(a, b) for a, b in out]
 
 
-def _window_vectors(values: np.ndarray, silent: np.ndarray, width: int,
-                    region: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and 90th percentile over a window of ``width`` segments centred on each segment,
-    leaving out silent segments (as for a whole file) and, given ``region`` (an id per
-    segment), segments of another region: a window does not reach across a silent gap
-    into the next piece. Returns (vectors, any_sound)."""
-    n, d = values.shape
-    offs = np.arange(width) - (width - 1) // 2
-    idx = np.arange(n)[:, None] + offs[None, :]
+def _window_members(n: int, silent: np.ndarray, width: int, region: np.ndarray | None,
+                    start) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (n, width) of the window of each segment that begins ``start`` segments
+    from it (one number, or one per segment), and which of them count: inside the file,
+    not silent, in the segment's region."""
+    starts = np.broadcast_to(np.asarray(start, dtype=int), (n,))
+    idx = np.arange(n)[:, None] + starts[:, None] + np.arange(width)[None, :]
     valid = (idx >= 0) & (idx < n)
     idx_c = np.clip(idx, 0, max(n - 1, 0))
     use = valid & ~silent[idx_c]
     if region is not None:
         use &= region[idx_c] == region[:, None]
+    return idx_c, use
+
+
+def _window_vectors(values: np.ndarray, silent: np.ndarray, width: int,
+                    region: np.ndarray | None = None, *,
+                    start: int | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and 90th percentile over a window of ``width`` segments around each segment,
+    leaving out silent segments (as for a whole file) and, given ``region`` (an id per
+    segment), segments of another region: a window does not reach across a silent gap
+    into the next piece. ``start``: where each window begins relative to its segment, one
+    number or one per segment (default: centred). Returns (vectors, any_sound)."""
+    n, d = values.shape
+    idx_c, use = _window_members(n, silent, width, region,
+                                 -((width - 1) // 2) if start is None else start)
     win = values[idx_c].astype(np.float64)
     win[~use] = np.nan
     any_sound = use.any(axis=1)
@@ -402,10 +416,53 @@ def _window_vectors(values: np.ndarray, silent: np.ndarray, width: int,
     return np.concatenate([mean, p90], axis=1).astype(np.float32), any_sound
 
 
+def _segment_evidence(values: np.ndarray, silent: np.ndarray, m, three: bool) -> np.ndarray:
+    """Log-odds of P(song | music) (and of P(no_music), three-class) of each segment alone:
+    the model reads a one-segment window, whose mean and 90th percentile are its values."""
+    ev = np.zeros((len(values), 2 if three else 1))
+    ok = ~silent
+    if ok.any():
+        q, p = m.parts(np.concatenate([values[ok], values[ok]], axis=1))
+        cols = [p, q] if three else [p]
+        for j, c in enumerate(cols):
+            c = np.clip(c, 1e-6, 1 - 1e-6)
+            ev[ok, j] = np.log(c / (1 - c))
+    return ev
+
+
+def _homogeneous_starts(evidence: np.ndarray, silent: np.ndarray, width: int,
+                        region: np.ndarray | None) -> np.ndarray:
+    """For each segment, where the most homogeneous window of ``width`` segments holding
+    it begins (edge-preserving, as a Kuwahara filter picks the calmest neighbourhood).
+
+    Candidates are the ``width`` windows that contain the segment; of those with the most
+    usable segments (a window cut by the file's end or a silent gap counts fewer), the one
+    whose segments' own ``evidence`` (n, k: log-odds per segment) spans the smallest range,
+    summed over the k columns. Ties go to the window nearest the centred one. So a segment
+    just after a change reads a window on its own side of it instead of one that reaches
+    back across it.
+    """
+    n = len(evidence)
+    centred = -((width - 1) // 2)
+    cands = sorted(range(-(width - 1), 1), key=lambda o: (abs(o - centred), o))
+    counts, spans = [], []
+    for o in cands:
+        idx_c, use = _window_members(n, silent, width, region, o)
+        e = np.where(use[:, :, None], evidence[idx_c], np.nan)  # (n, width, k)
+        with np.errstate(all="ignore"):
+            span = np.nan_to_num(np.nanmax(e, axis=1) - np.nanmin(e, axis=1)).sum(axis=1)
+        counts.append(use.sum(axis=1))
+        spans.append(span)
+    counts, spans = np.array(counts), np.array(spans)  # (n_cands, n)
+    spans = np.where(counts == counts.max(axis=0), spans, np.inf)
+    return np.asarray(cands)[np.argmin(spans, axis=0)]  # argmin takes the first of ties
+
+
 def timeline(source, *, sr: float | None = None, stream: int | None = None, model=None,
              window: float = 3 * SEGMENT_S, hop: float = SEGMENT_S,
              switch: float = 0.1, song_break: float = 0.2, min_silence: float = 1.0,
-             snap: float = 6.0, threshold: float | None = None, classes=None) -> Timeline:
+             snap: float = 6.0, threshold: float | None = None, classes=None,
+             align: str = "centred") -> Timeline:
     """Label a recording over time as score, song, no_music or silence.
 
     Parameters
@@ -446,6 +503,11 @@ def timeline(source, *, sr: float | None = None, stream: int | None = None, mode
     classes : ("score", "song"), optional
         Music labels only, as a two-class model gives (default: every label of the model;
         a three-class model adds ``no_music`` stretches: dialogue alone, effects, ambience).
+    align : {"centred", "homogeneous"}
+        Which window of ``window`` seconds a segment's decision reads: the one centred on
+        it, or, of all the windows that hold it, the one whose segments agree most (their
+        own P(song | music) and P(no_music) span the smallest range), so that a decision
+        next to a change reads the audio on its own side of it.
 
     Returns
     -------
@@ -465,7 +527,7 @@ def timeline(source, *, sr: float | None = None, stream: int | None = None, mode
     from .prediction import _two_classes
 
     _check_settings(window=window, hop=hop, switch=switch, song_break=song_break,
-                    min_silence=min_silence, snap=snap, threshold=threshold)
+                    min_silence=min_silence, snap=snap, threshold=threshold, align=align)
     try:
         two = _two_classes(classes)
     except ValueError as exc:
@@ -474,14 +536,15 @@ def timeline(source, *, sr: float | None = None, stream: int | None = None, mode
     an = source if isinstance(source, Analysis) else analyse(source, sr=sr, stream=stream)
     return _decide(an, m, window=window, hop=hop, switch=switch, song_break=song_break,
                    min_silence=min_silence, snap=snap, threshold=threshold,
-                   three=m.three_class and not two)
+                   three=m.three_class and not two, align=align)
 
 
 class TimelineSettingError(ValueError):
     """A :func:`timeline` setting outside its meaning (refused before any decoding)."""
 
 
-def _check_settings(*, window, hop, switch, song_break, min_silence, snap, threshold) -> None:
+def _check_settings(*, window, hop, switch, song_break, min_silence, snap, threshold,
+                    align="centred") -> None:
     """Refuse settings outside their meaning, before any decoding, with what was expected."""
     def bad(name, value, expected):
         raise TimelineSettingError(f"timeline: {name} must be {expected}, got {value!r}")
@@ -503,6 +566,8 @@ def _check_settings(*, window, hop, switch, song_break, min_silence, snap, thres
         bad("snap", snap, "a non-negative number of seconds")
     if threshold is not None and (not num(threshold) or not 0 <= threshold <= 1):
         bad("threshold", threshold, "None or a probability in [0, 1]")
+    if align not in ALIGNS:
+        bad("align", align, " or ".join(repr(a) for a in ALIGNS))
 
 
 @dataclass
@@ -557,7 +622,7 @@ def analyse(source, *, sr: float | None = None, stream: int | None = None) -> An
 
 
 def _decide(an: Analysis, m, *, window, hop, switch, song_break, min_silence, snap, threshold,
-            three: bool = False) -> Timeline:
+            three: bool = False, align: str = "centred") -> Timeline:
     thr = m.threshold if threshold is None else float(threshold)
     step = max(1, int(round(hop / SEGMENT_S)))
     width = max(1, int(round(window / SEGMENT_S)))
@@ -568,7 +633,11 @@ def _decide(an: Analysis, m, *, window, hop, switch, song_break, min_silence, sn
     gap_mids = np.array([(a + b) / 2 for a, b in gaps])
     # Region id of each segment = number of gaps before its centre.
     region = np.searchsorted(gap_mids, seg_times.mean(axis=1)) if len(seg_times) else np.zeros(0, int)
-    X, sound = _window_vectors(values, silent_seg, width, region)
+    start = None
+    if align == "homogeneous" and width > 1 and len(values):
+        start = _homogeneous_starts(_segment_evidence(values, silent_seg, m, three), silent_seg,
+                                    width, region)
+    X, sound = _window_vectors(values, silent_seg, width, region, start=start)
     keep = np.arange(0, len(X), step)
     X, sound, seg_times, silent_seg, region = X[keep], sound[keep], seg_times[keep], silent_seg[keep], region[keep]
     p = np.full(len(X), np.nan)
