@@ -178,6 +178,59 @@ def test_windows_do_not_reach_across_a_gap():
     assert X[1, 0] == 0.0 and X[2, 0] == 10.0 and sound.all()
 
 
+def test_homogeneous_window_stays_on_its_side_of_a_change():
+    from scoresong.segmentation import _homogeneous_starts, _window_vectors
+
+    # Segment evidence (log-odds) jumps between segments 2 and 3.
+    ev = np.array([[0.0], [0.1], [0.0], [5.0], [5.1], [5.0], [5.0]])
+    silent = np.zeros(7, bool)
+    starts = _homogeneous_starts(ev, silent, 3, None)
+    # Either side of the change reads a window that does not reach across it; the ends read
+    # the only full windows; segments 1 and 4-5 agree whichever window, so stay centred
+    # (ties go to the centred window).
+    assert starts.tolist() == [0, -1, -2, 0, -1, -1, -2]
+    X, _ = _window_vectors(ev.astype(np.float32), silent, 3, start=starts)
+    assert X[2, 0] == pytest.approx(0.1 / 3) and X[3, 0] == pytest.approx(15.1 / 3)
+    # Centred windows mix the two sides at the change.
+    Xc, _ = _window_vectors(ev.astype(np.float32), silent, 3)
+    assert Xc[2, 0] == pytest.approx(5.1 / 3) and Xc[3, 0] == pytest.approx(10.1 / 3)
+
+
+def test_homogeneous_window_prefers_full_windows_inside_its_region():
+    from scoresong.segmentation import _homogeneous_starts
+
+    ev = np.zeros((6, 2))
+    ev[:, 0] = [0.0, 3.0, 0.0, 9.0, 0.0, 0.0]  # segment 1 disagrees with its neighbours
+    silent = np.zeros(6, bool)
+    region = np.array([0, 0, 0, 1, 1, 1])  # a silent gap between segments 2 and 3
+    starts = _homogeneous_starts(ev, silent, 3, region)
+    # Segment 2's only full window in its region is 0-2 (a window of two would agree more,
+    # but fewer segments do not win); segment 3's is 3-5.
+    assert starts[2] == -2 and starts[3] == 0
+    # A silent segment does not count: with segment 5 silent, segment 4's windows 2-4 and
+    # 3-5 both hold two usable segments (3 and 4) and agree equally: the tie goes to the
+    # centred one; the window 4-6 holds one and is not a candidate.
+    silent[5] = True
+    starts = _homogeneous_starts(ev, silent, 3, region)
+    assert starts[4] == -1
+    # One segment per window: nothing to choose.
+    assert _homogeneous_starts(ev, silent, 1, region).tolist() == [0] * 6
+
+
+def test_align_homogeneous_runs_end_to_end(concatenation, tmp_path):
+    p, ref = concatenation
+    tl = scoresong.timeline(p, align="homogeneous")
+    g0, g1 = ref["gap"]
+    assert list(tl.label_at([15.0, g0 + 1.5, ref["duration"] - 10])) == ["score", "silence", "score"]
+    sil = [s for s in tl.segments if s.label == "silence"]
+    assert len(sil) == 1 and sil[0].start == pytest.approx(g0, abs=0.1)
+    assert tl.segments[0].start == 0 and tl.segments[-1].end == pytest.approx(tl.duration)
+    # The CLI passes it through.
+    out = tmp_path / "segments.csv"
+    assert cli.main(["timeline", str(p), "--align", "homogeneous", "--output", str(out)]) == 0
+    assert out.read_text() == tl.to_csv()
+
+
 def test_silent_intervals_min_duration_and_offset():
     level = np.full(1000, -20.0)
     level[100:200] = -90  # 1.6 s at 62.5 frames/s
@@ -196,6 +249,7 @@ def test_silent_intervals_min_duration_and_offset():
     ({"hop": -5.12}, "hop must be a positive"),
     ({"min_silence": -1}, "min_silence must be a non-negative"),
     ({"snap": float("nan")}, "snap must be a non-negative"),
+    ({"align": "left"}, "align must be 'centred' or 'homogeneous'"),
 ])
 def test_settings_out_of_range_are_refused_before_decoding(kw, fragment, tmp_path):
     # The file does not exist: the settings must be refused before anything is read.

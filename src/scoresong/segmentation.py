@@ -448,9 +448,10 @@ def _homogeneous_starts(evidence: np.ndarray, silent: np.ndarray, width: int,
     counts, spans = [], []
     for o in cands:
         idx_c, use = _window_members(n, silent, width, region, o)
-        e = np.where(use[:, :, None], evidence[idx_c], np.nan)  # (n, width, k)
-        with np.errstate(all="ignore"):
-            span = np.nan_to_num(np.nanmax(e, axis=1) - np.nanmin(e, axis=1)).sum(axis=1)
+        e = evidence[idx_c]  # (n, width, k)
+        hi = np.where(use[:, :, None], e, -np.inf).max(axis=1)
+        lo = np.where(use[:, :, None], e, np.inf).min(axis=1)
+        span = np.where(use.any(axis=1)[:, None], hi - lo, 0.0).sum(axis=1)
         counts.append(use.sum(axis=1))
         spans.append(span)
     counts, spans = np.array(counts), np.array(spans)  # (n_cands, n)
@@ -507,7 +508,11 @@ def timeline(source, *, sr: float | None = None, stream: int | None = None, mode
         Which window of ``window`` seconds a segment's decision reads: the one centred on
         it, or, of all the windows that hold it, the one whose segments agree most (their
         own P(song | music) and P(no_music) span the smallest range), so that a decision
-        next to a change reads the audio on its own side of it.
+        next to a change reads the audio on its own side of it. ``"homogeneous"`` places
+        changes better but labels fewer frames right: on the development recordings of
+        ``models/timeline_window.ab.md`` boundary F (±3 s) 0.755 against 0.728, frame
+        accuracy 0.806 against 0.815 (more song called score) and, on film-like reels,
+        music presence 0.927 against 0.940. Take it for in and out times, not for labels.
 
     Returns
     -------
