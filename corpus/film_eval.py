@@ -194,7 +194,7 @@ def per_part(records) -> dict:
 
 
 def evaluate_set(name: str, rows: list[dict], *, n: int, items: int, seed: int, model, tmp: Path,
-                 plot: Path | None = None, align: str = "centred") -> dict:
+                 plot: Path | None = None, align: str = "centred", refine: str = "none") -> dict:
     import scoresong
 
     pool = pools(rows)
@@ -207,7 +207,7 @@ def evaluate_set(name: str, rows: list[dict], *, n: int, items: int, seed: int, 
         sf.write(p, sig, SR, subtype="FLOAT")
         d = sig.size / SR
         t0 = time.perf_counter()
-        tl = scoresong.timeline(p, model=model, align=align)
+        tl = scoresong.timeline(p, model=model, align=align, refine=refine)
         secs += time.perf_counter() - t0
         audio_s += d
         est = [(s.start, s.end, s.label) for s in tl.segments]
@@ -226,7 +226,8 @@ def markdown(r: dict) -> str:
              "Reels of score, songs, dialogue alone, effects alone and dialogue over score "
              "(weights " + ", ".join(f"{k} {v:.0%}" for k, v in WEIGHTS.items()) + "), joined by "
              "1.5-4 s silent gaps or 1-2 s crossfades; see `corpus/film_eval.py`. Default timeline "
-             "settings (window placement " + r.get("align", "centred") + "), nothing tuned on these reels. Model "
+             "settings (window placement " + r.get("align", "centred") + ", change refinement "
+             + r.get("refine", "none") + "), nothing tuned on these reels. Model "
              + r["model_version"] + ".", ""]
     for name, s in r["sets"].items():
         kind = ("the training corpus's cells 3-4: the model trained on clips of every cell, so this "
@@ -273,6 +274,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--align", default="centred", choices=["centred", "homogeneous"],
                     help="where each decision's window sits (scoresong.timeline's align)")
+    ap.add_argument("--refine", default="sides", choices=["none", "sides"],
+                    help="how grid changes move before snapping (scoresong.timeline's refine)")
     ap.add_argument("--out", type=Path, default=Path("models/film.report"))
     a = ap.parse_args(argv)
     model = resolve_model(a.model)
@@ -282,12 +285,13 @@ def main(argv=None) -> int:
     if a.external:
         sets["external"] = _rows(a.external[0] / "manifest.csv") + _rows(a.external[1] / "manifest.csv")
     report = {"model_version": model.version, "seed": a.seed, "items_per_reel": a.items, "align": a.align,
+              "refine": a.refine,
               "date": time.strftime("%Y-%m-%d"), "weights": WEIGHTS, "sets": {}}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     for name, rows in sets.items():
         report["sets"][name] = evaluate_set(name, rows, n=a.n, items=a.items, seed=a.seed, model=model,
                                             tmp=tmp, plot=a.out.with_name(f"{a.out.name}.{name}.png"),
-                                            align=a.align)
+                                            align=a.align, refine=a.refine)
         print(name, {k: v for k, v in report["sets"][name].items() if k != "confusion_share"}, flush=True)
     a.out.with_name(a.out.name + ".json").write_text(json.dumps(report, indent=1))
     a.out.with_name(a.out.name + ".md").write_text(markdown(report))

@@ -178,6 +178,8 @@ def main(argv=None) -> int:
     ap.add_argument("--window", type=int, nargs="*", default=[1, 2, 3, 4], help="segments per decision")
     ap.add_argument("--align", nargs="*", default=["centred"], choices=["centred", "homogeneous"],
                     help="where each decision's window sits (scoresong.timeline's align)")
+    ap.add_argument("--refine", nargs="*", default=["sides"], choices=["none", "sides"],
+                    help="how grid changes move before snapping (scoresong.timeline's refine)")
     ap.add_argument("--model", default=None, help="model file (default: the shipped model)")
     ap.add_argument("--out", type=Path, default=Path("models/timeline.report"))
     ap.add_argument("--seed", type=int, default=0)
@@ -206,41 +208,45 @@ def main(argv=None) -> int:
 
     model = resolve_model(a.model)
     dev = [(analyse(p), ref, d) for p, ref, d in sets["dev"]]
-    for al in a.align:
+    for al in [(x, r) for x in a.align for r in a.refine]:
         for w in a.window:
             for s in a.switch:
                 for b in a.song_break:
                     res = [score_one(ref, _est(scoresong.timeline(an, window=w * 5.12, switch=s, song_break=b,
-                                                                  model=model, align=al)), d)
+                                                                  model=model, align=al[0],
+                                                                  refine=al[1])), d)
                            for an, ref, d in dev]
                     grid[(w, s, b, al)] = summarise(res)
-                    print(f"dev window {w} switch {s} song_break {b} align {al}: {grid[(w, s, b, al)]}",
+                    print(f"dev window {w} switch {s} song_break {b} align {al[0]} refine {al[1]}: {grid[(w, s, b, al)]}",
                           flush=True)
     best = max(grid, key=lambda k: (grid[k]["frame_accuracy"] + grid[k]["boundary_f"]))
     w, s, b, al = best
     t1 = time.time()
     # The test set runs through the public function, end to end (decode included).
     test = [score_one(ref, _est(scoresong.timeline(p, window=w * 5.12, switch=s, song_break=b,
-                                                   model=model, align=al)), d)
+                                                   model=model, align=al[0], refine=al[1])), d)
             for p, ref, d in sets["test"]]
     secs = time.time() - t1
     audio_s = sum(d for _, _, d in sets["test"])
     report = {"dev_grid": {f"window={k[0]} switch={k[1]} song_break={k[2]}"
-                           + ("" if len(a.align) == 1 else f" align={k[3]}"): v for k, v in grid.items()},
-              "chosen": {"window_segments": w, "switch": s, "song_break": b, "align": al},
+                           + ("" if len(a.align) == 1 else f" align={k[3][0]}")
+                           + ("" if len(a.refine) == 1 else f" refine={k[3][1]}"): v for k, v in grid.items()},
+              "chosen": {"window_segments": w, "switch": s, "song_break": b, "align": al[0],
+                         "refine": al[1]},
               "model_version": model.version, "test": summarise(test),
               "test_audio_minutes": round(audio_s / 60, 1), "test_seconds": round(secs, 1),
               "items_per_recording": a.items, "seed": a.seed, "date": time.strftime("%Y-%m-%d"),
               "dev_seconds": round(t1 - t0, 1)}
     if a.long_hours > 0:
         report["long_file"] = long_file_memory([p for p, _, _ in sets["test"]], tmp, a.long_hours, w, s, b,
-                                               model=a.model, align=al)
+                                               model=a.model, align=al[0], refine=al[1])
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.with_name(a.out.name + ".json").write_text(json.dumps(report, indent=1))
     a.out.with_name(a.out.name + ".md").write_text(markdown(report))
     # One example plot from the test set.
     p, ref, d = sets["test"][0]
-    scoresong.timeline(p, window=w * 5.12, switch=s, song_break=b, model=model, align=al).plot(
+    scoresong.timeline(p, window=w * 5.12, switch=s, song_break=b, model=model, align=al[0],
+                       refine=al[1]).plot(
         a.out.with_name(a.out.name + ".png"), marks=boundaries(ref),
         title="test recording 0: shaded = detected, dotted = reference boundaries")
     print(markdown(report))
@@ -248,7 +254,7 @@ def main(argv=None) -> int:
 
 
 def long_file_memory(paths, tmp: Path, hours: float, w: int, s: float, b: float, *,
-                     model=None, align: str = "centred") -> dict:
+                     model=None, align: str = "centred", refine: str = "none") -> dict:
     """Peak RSS (VmHWM) of a fresh process running the timeline on one test recording and on
     a file of ``hours`` made by repeating the test recordings (16-bit WAV, written in pieces)."""
     import subprocess
@@ -269,7 +275,7 @@ def long_file_memory(paths, tmp: Path, hours: float, w: int, s: float, b: float,
     for label, path in (("one test recording", paths[0]), (f"{hours:g}-hour file", long)):
         code = ("import resource, time, scoresong; t = time.perf_counter(); "
                 f"tl = scoresong.timeline({str(path)!r}, window={w * 5.12}, switch={s}, song_break={b}, "
-                f"model={None if model is None else str(model)!r}, align={align!r}); "
+                f"model={None if model is None else str(model)!r}, align={align!r}, refine={refine!r}); "
                 "print(time.perf_counter() - t, tl.duration, len(tl.segments)); "
                 "print(open('/proc/self/status').read())")
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -291,13 +297,18 @@ def markdown(r: dict) -> str:
     lines = ["# Timeline evaluation", "",
              f"Concatenations of {r['items_per_recording']} corpus excerpts (score 30-75 s cut from the "
              "original tracks, song stretches of 1-3 constructed 20 s songs), with 1.5-4 s silent gaps or 1-2 s crossfades "
-             "between them; see `corpus/timeline_eval.py`. Development recordings from corpus cells "
-             "0-2 chose the window, the switch prior and song_break; the test recordings come from cells 3-4. "
+             "between them; see `corpus/timeline_eval.py`. "
+             + ("Development recordings from corpus cells 0-2 chose the window, the switch prior and "
+                "song_break; " if len(r["dev_grid"]) > 1 else
+                "One setting was given, so the development recordings (corpus cells 0-2) chose nothing; ")
+             + "the test recordings come from cells 3-4. "
              "The shipped model was trained on clips of all cells, so this measures the segmentation, "
              "not generalisation.", "",
-             f"Chosen on the development set: window {r['chosen']['window_segments']} segment(s) "
+             ("Chosen on the development set" if len(r["dev_grid"]) > 1 else "Settings")
+             + f": window {r['chosen']['window_segments']} segment(s) "
              f"({5.12 * r['chosen']['window_segments']:.2f} s), switch prior {r['chosen']['switch']}, "
-             f"song_break {r['chosen']['song_break']}, window placement {r['chosen'].get('align', 'centred')}"
+             f"song_break {r['chosen']['song_break']}, window placement {r['chosen'].get('align', 'centred')}, "
+             f"change refinement {r['chosen'].get('refine', 'none')}"
              + (f"; model {r['model_version']}." if r.get("model_version") else "."), "",
              "| test set | value |", "|---|---:|",
              f"| recordings | {t['recordings']} ({r['test_audio_minutes']} min of audio) |",

@@ -231,6 +231,53 @@ def test_align_homogeneous_runs_end_to_end(concatenation, tmp_path):
     assert out.read_text() == tl.to_csv()
 
 
+def _sides(n, k=2):
+    return np.zeros((n, k)), np.zeros((n, k))
+
+
+def test_refine_changes_moves_a_late_change_back_by_one_segment():
+    from scoresong.segmentation import refine_changes
+
+    states = np.array([1, 1, 1, 1, 0, 0, 0])  # song, then score from segment 4
+    before, after = _sides(7)
+    # The window starting at segment 3 already reads score; the one ending at 2 reads song.
+    after[3] = [2.0, -2.0]
+    before[2] = [-1.0, 1.0]
+    before[3] = [0.5, -0.5]  # the window ending at 3 leans to score: the change belongs at 3
+    assert refine_changes(states, before, after).tolist() == [1, 1, 1, 0, 0, 0, 0]
+    # No evidence either way: the change stays where the HMM put it.
+    assert refine_changes(states, *_sides(7)).tolist() == states.tolist()
+    # A change at a silent gap stays there whatever the windows say.
+    joins = np.zeros(7, bool)
+    joins[4] = True
+    assert refine_changes(states, before, after, joins=joins).tolist() == states.tolist()
+
+
+def test_refine_changes_never_empties_a_run_and_handles_three_states():
+    from scoresong.segmentation import refine_changes
+
+    states = np.array([0, 2, 1, 1])  # score, one no_music segment, song
+    before, after = _sides(4, 3)
+    after[1] = [0.0, 5.0, -5.0]  # the window starting at 1 reads song, not no_music...
+    # ...but the song could only start there by leaving the no_music run empty: nothing moves.
+    assert refine_changes(states, before, after).tolist() == [0, 2, 1, 1]
+    # A change may move forward too: the window starting at 2 reads no_music, so the
+    # no_music run grows to segment 2 when the one ending at 2 agrees.
+    before, after = _sides(4, 3)
+    after[3] = [0.0, 3.0, -3.0]
+    before[2] = [0.0, -3.0, 3.0]
+    assert refine_changes(states, before, after).tolist() == [0, 2, 2, 1]
+
+
+def test_refine_sides_runs_end_to_end(concatenation):
+    p, ref = concatenation
+    tl = scoresong.timeline(p, refine="sides")
+    g0, g1 = ref["gap"]
+    assert list(tl.label_at([15.0, g0 + 1.5, g0 + 15.0, ref["duration"] - 10])) == ["score", "silence", "song", "score"]
+    changes = [s.start for prev, s in zip(tl.segments, tl.segments[1:]) if s.label != prev.label]
+    assert len(changes) == 3 and abs(changes[-1] - ref["fade"]) <= 3.0
+
+
 def test_silent_intervals_min_duration_and_offset():
     level = np.full(1000, -20.0)
     level[100:200] = -90  # 1.6 s at 62.5 frames/s
@@ -250,6 +297,7 @@ def test_silent_intervals_min_duration_and_offset():
     ({"min_silence": -1}, "min_silence must be a non-negative"),
     ({"snap": float("nan")}, "snap must be a non-negative"),
     ({"align": "left"}, "align must be 'centred' or 'homogeneous'"),
+    ({"refine": "yes"}, "refine must be 'none' or 'sides'"),
 ])
 def test_settings_out_of_range_are_refused_before_decoding(kw, fragment, tmp_path):
     # The file does not exist: the settings must be refused before anything is read.

@@ -200,7 +200,8 @@ def _cmd_timeline(a) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     tl = timeline(_source(a.file), stream=a.stream, model=a.model, window=a.window, switch=a.switch,
-                  song_break=a.song_break, min_silence=a.min_silence, classes=a.classes, align=a.align)
+                  song_break=a.song_break, min_silence=a.min_silence, classes=a.classes, align=a.align,
+                  refine=a.refine)
     text = {"csv": tl.to_csv, "json": tl.to_json, "cues": tl.cues_csv, "audacity": tl.to_audacity,
             "jams": lambda: tl.to_jams().dumps(indent=1) + "\n"}[a.format]()
     if a.output:
@@ -297,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--align", choices=["centred", "homogeneous"], default="centred",
                     help="window of each decision: centred on it, or the one that holds it and agrees "
                          "most (better change times, fewer frames right; see models/timeline_window.ab.md)")
+    tl.add_argument("--refine", choices=["sides", "none"], default="sides",
+                    help="sides (default): move each change by up to one 5.12 s segment to where the "
+                         "windows beside it agree; none: as the HMM places it (models/timeline_window.ab.md)")
     tl.add_argument("--model")
     tl.add_argument("--classes", type=_classes, help="score,song: no no_music segments (as a "
                                                       "two-class model)")

@@ -41,12 +41,14 @@ from .features import (SEGMENT_FRAMES, SILENT_SEGMENT_DB, merge_nonfinite, segme
 from .model import resolve_model
 from .spectrum import HOP
 
-__all__ = ["Segment", "Timeline", "timeline", "viterbi", "viterbi_two_state", "silent_intervals",
+__all__ = ["Segment", "Timeline", "timeline", "viterbi", "viterbi_two_state", "refine_changes", "silent_intervals",
            "TimelineSettingError"]
 
 SEGMENT_S = SEGMENT_FRAMES * HOP / audio.ANALYSIS_SR  # 5.12 s
 #: How a segment's decision window is placed (see :func:`timeline`).
 ALIGNS = ("centred", "homogeneous")
+#: How a change found on the 5.12 s grid may move before snapping (see :func:`timeline`).
+REFINES = ("none", "sides")
 #: Cue-sheet usage codes: background instrumental / background vocal.
 USAGE = {"score": "BI", "song": "BV"}
 
@@ -463,7 +465,7 @@ def timeline(source, *, sr: float | None = None, stream: int | None = None, mode
              window: float = 3 * SEGMENT_S, hop: float = SEGMENT_S,
              switch: float = 0.1, song_break: float = 0.2, min_silence: float = 1.0,
              snap: float = 6.0, threshold: float | None = None, classes=None,
-             align: str = "centred") -> Timeline:
+             align: str = "centred", refine: str = "sides") -> Timeline:
     """Label a recording over time as score, song, no_music or silence.
 
     Parameters
@@ -513,6 +515,13 @@ def timeline(source, *, sr: float | None = None, stream: int | None = None, mode
         ``models/timeline_window.ab.md`` boundary F (±3 s) 0.755 against 0.728, frame
         accuracy 0.806 against 0.815 (more song called score) and, on film-like reels,
         music presence 0.927 against 0.940. Take it for in and out times, not for labels.
+    refine : {"sides", "none"}
+        ``"sides"`` (default): each change of label found on the 5.12 s grid may first move
+        by one segment, to where the window ending just before it and the window starting
+        at it agree best with the labels on their sides (:func:`refine_changes`); then
+        ``snap`` applies. Only with ``hop`` of one segment. ``"none"``: the grid's changes
+        where the HMM puts them (the default until trial 2 of
+        ``models/timeline_window.ab.md`` measured ``"sides"`` as better).
 
     Returns
     -------
@@ -532,7 +541,8 @@ def timeline(source, *, sr: float | None = None, stream: int | None = None, mode
     from .prediction import _two_classes
 
     _check_settings(window=window, hop=hop, switch=switch, song_break=song_break,
-                    min_silence=min_silence, snap=snap, threshold=threshold, align=align)
+                    min_silence=min_silence, snap=snap, threshold=threshold, align=align,
+                    refine=refine)
     try:
         two = _two_classes(classes)
     except ValueError as exc:
@@ -541,7 +551,7 @@ def timeline(source, *, sr: float | None = None, stream: int | None = None, mode
     an = source if isinstance(source, Analysis) else analyse(source, sr=sr, stream=stream)
     return _decide(an, m, window=window, hop=hop, switch=switch, song_break=song_break,
                    min_silence=min_silence, snap=snap, threshold=threshold,
-                   three=m.three_class and not two, align=align)
+                   three=m.three_class and not two, align=align, refine=refine)
 
 
 class TimelineSettingError(ValueError):
@@ -549,7 +559,7 @@ class TimelineSettingError(ValueError):
 
 
 def _check_settings(*, window, hop, switch, song_break, min_silence, snap, threshold,
-                    align="centred") -> None:
+                    align="centred", refine="sides") -> None:
     """Refuse settings outside their meaning, before any decoding, with what was expected."""
     def bad(name, value, expected):
         raise TimelineSettingError(f"timeline: {name} must be {expected}, got {value!r}")
@@ -573,6 +583,8 @@ def _check_settings(*, window, hop, switch, song_break, min_silence, snap, thres
         bad("threshold", threshold, "None or a probability in [0, 1]")
     if align not in ALIGNS:
         bad("align", align, " or ".join(repr(a) for a in ALIGNS))
+    if refine not in REFINES:
+        bad("refine", refine, " or ".join(repr(a) for a in REFINES))
 
 
 @dataclass
@@ -626,8 +638,82 @@ def analyse(source, *, sr: float | None = None, stream: int | None = None) -> An
         nonfinite=nonfinite)
 
 
+def _window_parts(m, X, sound, silent) -> tuple[np.ndarray, np.ndarray]:
+    """P(song | music) and P(no_music) of each window (``nan`` where silent or soundless)."""
+    p = np.full(len(X), np.nan)
+    q = np.full(len(X), np.nan)
+    if sound.any():
+        q[sound], p[sound] = m.parts(X[sound])
+    p[silent] = np.nan
+    q[silent] = np.nan
+    return p, q
+
+
+def _state_evidence(p, q, threshold: float, song_break: float, presence_threshold=None) -> np.ndarray:
+    """Per-segment log-evidence of each state (score, song[, no_music]) for the HMM."""
+    em = _song_evidence(p, threshold, song_break)
+    if presence_threshold is None:
+        return em
+    # Music or not first: P(no_music) against the presence threshold, neutral at it (and
+    # where silent); the music states add it to their score/song evidence.
+    pt = presence_threshold
+    qq = np.clip(np.where(np.isnan(q), pt, q), 1e-6, 1 - 1e-6)
+    l_music, l_none = np.log((1 - qq) / (1 - pt)), np.log(qq / pt)
+    return np.column_stack([em + l_music[:, None], l_none])
+
+
+def refine_changes(states: np.ndarray, before: np.ndarray, after: np.ndarray, *,
+                   joins: np.ndarray | None = None) -> np.ndarray:
+    """Move each change of state by at most one segment, to where the windows beside it agree.
+
+    For a change from state ``a`` (segments ``< c``) to ``b`` (``>= c``), each place ``k`` in
+    ``c - 1, c, c + 1`` that leaves both runs non-empty is scored by
+    ``before[k - 1, a] - before[k - 1, b] + after[k, b] - after[k, a]``: how well the window
+    ending at segment ``k - 1`` reads as ``a`` and the window starting at ``k`` as ``b``.
+    The best place wins; ties keep ``c``. A change at a silent gap (``joins[c]``) stays.
+
+    Parameters
+    ----------
+    states : np.ndarray [shape=(n,), dtype=int]
+    before, after : np.ndarray [shape=(n, k)]
+        Log-evidence of each state from the window that ends at each segment, and from the
+        one that starts at it.
+    joins : np.ndarray [shape=(n,), dtype=bool], optional
+        ``joins[t]``: a silent gap lies between segments ``t - 1`` and ``t``.
+
+    Returns
+    -------
+    np.ndarray [shape=(n,), dtype=int]
+    """
+    s = np.asarray(states).copy()
+    n = len(s)
+    joins = np.zeros(n, bool) if joins is None else np.asarray(joins, bool)
+    for c in np.flatnonzero(np.diff(np.asarray(states)) != 0) + 1:
+        a, b = s[c - 1], s[c]
+        if a == b or joins[c]:
+            continue  # an earlier move reached here, or the change sits at a gap
+        lo = c - 1
+        while lo > 0 and s[lo - 1] == a:
+            lo -= 1
+        hi = c
+        while hi + 1 < n and s[hi + 1] == b:
+            hi += 1
+        best, best_k = None, c
+        for k in (c, c - 1, c + 1):  # c first: ties keep it
+            if not lo + 1 <= k <= hi:
+                continue
+            v = before[k - 1, a] - before[k - 1, b] + after[k, b] - after[k, a]
+            if best is None or v > best + 1e-12:
+                best, best_k = v, k
+        if best_k < c:
+            s[best_k:c] = b
+        elif best_k > c:
+            s[c:best_k] = a
+    return s
+
+
 def _decide(an: Analysis, m, *, window, hop, switch, song_break, min_silence, snap, threshold,
-            three: bool = False, align: str = "centred") -> Timeline:
+            three: bool = False, align: str = "centred", refine: str = "sides") -> Timeline:
     thr = m.threshold if threshold is None else float(threshold)
     step = max(1, int(round(hop / SEGMENT_S)))
     width = max(1, int(round(window / SEGMENT_S)))
@@ -645,22 +731,17 @@ def _decide(an: Analysis, m, *, window, hop, switch, song_break, min_silence, sn
     X, sound = _window_vectors(values, silent_seg, width, region, start=start)
     keep = np.arange(0, len(X), step)
     X, sound, seg_times, silent_seg, region = X[keep], sound[keep], seg_times[keep], silent_seg[keep], region[keep]
-    p = np.full(len(X), np.nan)
-    q = np.full(len(X), np.nan)
-    if sound.any():
-        q[sound], p[sound] = m.parts(X[sound])
-    p[silent_seg] = np.nan
-    q[silent_seg] = np.nan
+    p, q = _window_parts(m, X, sound, silent_seg)
     joins = np.concatenate([[False], np.diff(region) > 0]) if len(region) else np.zeros(0, bool)
-    em = _song_evidence(p, thr, song_break)
-    if three:
-        # Music or not first: P(no_music) against the presence threshold, neutral at it
-        # (and where silent); the music states add it to their score/song evidence.
-        pt = m.presence_threshold
-        qq = np.clip(np.where(np.isnan(q), pt, q), 1e-6, 1 - 1e-6)
-        l_music, l_none = np.log((1 - qq) / (1 - pt)), np.log(qq / pt)
-        em = np.column_stack([em + l_music[:, None], l_none])
+    em = _state_evidence(p, q, thr, song_break, m.presence_threshold if three else None)
     states = viterbi(em, switch=switch, joins=joins)
+    if refine == "sides" and width > 1 and step == 1 and len(states) > 1:
+        sides = []
+        for start in (-(width - 1), 0):  # the window ending at each segment, the one starting at it
+            Xs, snd = _window_vectors(values, silent_seg, width, region, start=start)
+            sides.append(_state_evidence(*_window_parts(m, Xs, snd, silent_seg), thr, song_break,
+                                         m.presence_threshold if three else None))
+        states = refine_changes(states, *sides, joins=joins)
     # Silent segments carry no evidence (neutral in the HMM) and take the label around them;
     # the silence itself is cut in below at frame resolution, so its edges are exact.
     labels = np.array(["score", "song", "no_music"], dtype=object)[states]
