@@ -10,6 +10,8 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import scoresong
 from scoresong import cli
@@ -303,3 +305,25 @@ def test_settings_out_of_range_are_refused_before_decoding(kw, fragment, tmp_pat
     # The file does not exist: the settings must be refused before anything is read.
     with pytest.raises(ValueError, match=fragment):
         scoresong.timeline(tmp_path / "never-read.wav", **kw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 7), st.integers(1, 30), st.integers(1, 6), st.floats(0.0, 1.0),
+       st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0]), st.integers(0, 2**32 - 1), st.booleans())
+def test_nan_quantile_equals_numpy_bit_for_bit(width, n, d, nan_share, q, seed, ties):
+    """The timeline's vectorised quantile must give NumPy's values exactly (the window
+    vectors the model reads, so the decisions, must not change with it)."""
+    import warnings
+
+    from scoresong.segmentation import nan_quantile
+
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n, width, d)) * 10.0 ** rng.integers(-3, 4)
+    if ties:
+        a = np.round(a, 1)
+    a[rng.random(a.shape) < nan_share] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy warns on all-NaN slices
+        ref = np.nanquantile(a, q, axis=1)
+    got = nan_quantile(a, q, axis=1)
+    assert ((ref == got) | (np.isnan(ref) & np.isnan(got))).all()
