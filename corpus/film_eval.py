@@ -194,7 +194,7 @@ def per_part(records) -> dict:
 
 
 def evaluate_set(name: str, rows: list[dict], *, n: int, items: int, seed: int, model, tmp: Path,
-                 plot: Path | None = None, align: str = "centred", refine: str = "none") -> dict:
+                 plot: Path | None = None, align: str = "centred", refine: str = "sides") -> dict:
     import scoresong
 
     pool = pools(rows)

@@ -254,7 +254,7 @@ def main(argv=None) -> int:
 
 
 def long_file_memory(paths, tmp: Path, hours: float, w: int, s: float, b: float, *,
-                     model=None, align: str = "centred", refine: str = "none") -> dict:
+                     model=None, align: str = "centred", refine: str = "sides") -> dict:
     """Peak RSS (VmHWM) of a fresh process running the timeline on one test recording and on
     a file of ``hours`` made by repeating the test recordings (16-bit WAV, written in pieces)."""
     import subprocess

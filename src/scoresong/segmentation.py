@@ -421,10 +421,11 @@ def _window_vectors(values: np.ndarray, silent: np.ndarray, width: int,
 
 
 def nan_quantile(a: np.ndarray, q: float, *, axis: int = 0) -> np.ndarray:
-    """``np.nanquantile(a, q, axis=axis)`` (linear method, the same values bit for bit),
-    vectorised: one sort along ``axis`` instead of NumPy's Python loop over every other
-    index, which made the timeline's windows cost more than the model. All-NaN slices
-    give NaN without a warning.
+    """``np.nanquantile(a, q, axis=axis)`` (linear method, the same values bit for bit for
+    float64 input; other input is computed in float64), vectorised: one sort along
+    ``axis`` instead of NumPy's Python loop over every other index, which made the
+    timeline's windows cost more than the model. All-NaN and empty slices give NaN without
+    a warning.
 
     Parameters
     ----------
@@ -436,24 +437,33 @@ def nan_quantile(a: np.ndarray, q: float, *, axis: int = 0) -> np.ndarray:
     Returns
     -------
     np.ndarray
-        ``a``'s shape without ``axis``.
+        ``a``'s shape without ``axis`` (0-d for 1-D input).
+
+    Examples
+    --------
+    >>> float(nan_quantile(np.array([1.0, np.nan, 3.0, 2.0]), 0.5))
+    2.0
     """
+    q = float(q)
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"nan_quantile: q must be in [0, 1], got {q!r}")
     a = np.moveaxis(np.asarray(a, dtype=np.float64), axis, 0)
+    if a.shape[0] == 0:
+        return np.full(a.shape[1:], np.nan)
     srt = np.sort(a, axis=0)  # NaN sort last
     k = (~np.isnan(a)).sum(axis=0)
-    virtual = (k - 1) * np.float64(q)  # NumPy's 'linear' virtual index
+    virtual = (k - 1) * q  # NumPy's 'linear' virtual index
     prev = np.floor(virtual)
-    top = virtual >= k - 1  # NumPy takes the largest value there (gamma ignored)
+    top = virtual >= k - 1  # NumPy takes the largest value there
     lo = np.where(top, k - 1, prev).clip(0).astype(np.intp)
     hi = np.where(top, k - 1, prev + 1).clip(0).astype(np.intp)
     gamma = virtual - np.where(top, -1, prev)  # as NumPy: against the index it used
     x0 = np.take_along_axis(srt, lo[None], axis=0)[0]
     x1 = np.take_along_axis(srt, hi[None], axis=0)[0]
     diff = x1 - x0
-    out = x0 + diff * gamma
-    np.subtract(x1, diff * (1 - gamma), out=out, where=gamma >= 0.5)
-    out[k == 0] = np.nan
-    return out
+    # NumPy's _lerp: a + diff * t, or b - diff * (1 - t) where t >= 0.5.
+    out = np.where(gamma >= 0.5, x1 - diff * (1 - gamma), x0 + diff * gamma)
+    return np.where(k == 0, np.nan, out)
 
 
 def _segment_evidence(values: np.ndarray, silent: np.ndarray, m, three: bool) -> np.ndarray:
@@ -551,13 +561,14 @@ def timeline(source, *, sr: float | None = None, stream: int | None = None, mode
         next to a change reads the audio on its own side of it. ``"homogeneous"`` places
         changes better but labels fewer frames right: on the development recordings of
         ``models/timeline_window.ab.md`` boundary F (±3 s) 0.755 against 0.728, frame
-        accuracy 0.806 against 0.815 (more song called score) and, on film-like reels,
+        accuracy 0.805 against 0.815 (more song called score) and, on film-like reels,
         music presence 0.927 against 0.940. Take it for in and out times, not for labels.
     refine : {"sides", "none"}
         ``"sides"`` (default): each change of label found on the 5.12 s grid may first move
         by one segment, to where the window ending just before it and the window starting
         at it agree best with the labels on their sides (:func:`refine_changes`); then
-        ``snap`` applies. Only with ``hop`` of one segment. ``"none"``: the grid's changes
+        ``snap`` applies. Only with ``hop`` of one segment and a ``window`` of more than
+        one (7.68 s or more); otherwise changes stay where the HMM puts them. ``"none"``: the grid's changes
         where the HMM puts them (the default until trial 2 of
         ``models/timeline_window.ab.md`` measured ``"sides"`` as better).
 
@@ -774,6 +785,8 @@ def _decide(an: Analysis, m, *, window, hop, switch, song_break, min_silence, sn
     em = _state_evidence(p, q, thr, song_break, m.presence_threshold if three else None)
     states = viterbi(em, switch=switch, joins=joins)
     if refine == "sides" and width > 1 and step == 1 and len(states) > 1:
+        # With step 1 nothing was dropped by ``keep``: ``values`` (all segments) lines up
+        # with the kept ``silent_seg`` and ``region``.
         sides = []
         for start in (-(width - 1), 0):  # the window ending at each segment, the one starting at it
             Xs, snd = _window_vectors(values, silent_seg, width, region, start=start)
