@@ -263,6 +263,7 @@ def _rows(manifest: Path, cells=None) -> list[dict]:
 
 def main(argv=None) -> int:
     from scoresong.model import resolve_model
+    from scoresong.segmentation import ALIGNS, REFINES
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus", type=Path, help="folder with manifest.csv and manifest.nomusic.csv")
@@ -272,9 +273,9 @@ def main(argv=None) -> int:
     ap.add_argument("--items", type=int, default=12, help="stretches per reel")
     ap.add_argument("--model", default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--align", default="centred", choices=["centred", "homogeneous"],
+    ap.add_argument("--align", default="centred", choices=ALIGNS,
                     help="where each decision's window sits (scoresong.timeline's align)")
-    ap.add_argument("--refine", default="sides", choices=["none", "sides"],
+    ap.add_argument("--refine", default="sides", choices=REFINES,
                     help="how grid changes move before snapping (scoresong.timeline's refine)")
     ap.add_argument("--out", type=Path, default=Path("models/film.report"))
     a = ap.parse_args(argv)

@@ -168,6 +168,7 @@ def summarise(results) -> dict:
 
 def main(argv=None) -> int:
     import scoresong
+    from scoresong.segmentation import ALIGNS, REFINES
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus", type=Path, help="folder with the corpus manifest.csv")
@@ -176,9 +177,9 @@ def main(argv=None) -> int:
     ap.add_argument("--switch", type=float, nargs="*", default=[0.05, 0.1])
     ap.add_argument("--song-break", type=float, nargs="*", default=[0.0, 0.1, 0.2])
     ap.add_argument("--window", type=int, nargs="*", default=[1, 2, 3, 4], help="segments per decision")
-    ap.add_argument("--align", nargs="*", default=["centred"], choices=["centred", "homogeneous"],
+    ap.add_argument("--align", nargs="*", default=["centred"], choices=ALIGNS,
                     help="where each decision's window sits (scoresong.timeline's align)")
-    ap.add_argument("--refine", nargs="*", default=["sides"], choices=["none", "sides"],
+    ap.add_argument("--refine", nargs="*", default=["sides"], choices=REFINES,
                     help="how grid changes move before snapping (scoresong.timeline's refine)")
     ap.add_argument("--model", default=None, help="model file (default: the shipped model)")
     ap.add_argument("--out", type=Path, default=Path("models/timeline.report"))

@@ -788,8 +788,8 @@ def _decide(an: Analysis, m, *, window, hop, switch, song_break, min_silence, sn
         # With step 1 nothing was dropped by ``keep``: ``values`` (all segments) lines up
         # with the kept ``silent_seg`` and ``region``.
         sides = []
-        for start in (-(width - 1), 0):  # the window ending at each segment, the one starting at it
-            Xs, snd = _window_vectors(values, silent_seg, width, region, start=start)
+        for side in (-(width - 1), 0):  # the window ending at each segment, the one starting at it
+            Xs, snd = _window_vectors(values, silent_seg, width, region, start=side)
             sides.append(_state_evidence(*_window_parts(m, Xs, snd, silent_seg), thr, song_break,
                                          m.presence_threshold if three else None))
         states = refine_changes(states, *sides, joins=joins)
