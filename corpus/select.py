@@ -1,13 +1,15 @@
 """Write the shipped model's training manifest: every score clip, and the songs of chosen generators.
 
-    python -m corpus.select CORPUS_DIR --generators speech2sing_v1,sinsy,singer [-o manifest.shipped.csv] [--nomusic]
+    python -m corpus.select CORPUS_DIR --generators speech2sing_v1,sinsy,singer [-o manifest.shipped.csv] [--nomusic] [--leads]
 
 The manifest is written next to ``manifest.csv`` (its paths stay relative to the corpus
 folder). Songs of the other generators stay in the corpus for the leave-one-generator-out
 evaluation (``python -m corpus.generator_eval ... --train-generators ...``), where they are
 tested as generators the model never saw. ``--nomusic`` appends every row of
 ``manifest.nomusic.csv`` (``python -m corpus.nomusic``: the no_music class and its
-score_under_speech partners), for the three-class model.
+score_under_speech partners), for the three-class model. ``--leads`` appends every row of
+``manifest.leads.csv`` (``python -m corpus.leads``: instrument leads over the songs'
+backings, score).
 """
 
 from __future__ import annotations
@@ -21,16 +23,19 @@ from pathlib import Path
 SHIPPED_GENERATORS = ("speech2sing_v1", "sinsy", "singer")
 
 
-def select(corpus: Path, generators, *, out: str = "manifest.shipped.csv", nomusic: bool = False) -> Path:
+def select(corpus: Path, generators, *, out: str = "manifest.shipped.csv", nomusic: bool = False,
+           leads: bool = False) -> Path:
     """Keep score rows and the song rows whose ``generator`` is in ``generators``; with
-    ``nomusic``, add every row of ``manifest.nomusic.csv``."""
+    ``nomusic``, add every row of ``manifest.nomusic.csv``; with ``leads``, every row of
+    ``manifest.leads.csv``."""
     keep = set(generators)
     with open(corpus / "manifest.csv", newline="") as fh:
         r = csv.DictReader(fh)
         rows = [row for row in r if row["label"] != "song" or row.get("generator", "") in keep]
         fields = list(r.fieldnames)
-    if nomusic:
-        with open(corpus / "manifest.nomusic.csv", newline="") as fh:
+    extra = (["manifest.nomusic.csv"] if nomusic else []) + (["manifest.leads.csv"] if leads else [])
+    for name in extra:
+        with open(corpus / name, newline="") as fh:
             r = csv.DictReader(fh)
             rows += list(r)
             fields += [f for f in r.fieldnames if f not in fields]
@@ -48,8 +53,9 @@ def main(argv=None) -> int:
     ap.add_argument("--generators", default=",".join(SHIPPED_GENERATORS))
     ap.add_argument("-o", "--out", default="manifest.shipped.csv")
     ap.add_argument("--nomusic", action="store_true", help="add manifest.nomusic.csv's rows")
+    ap.add_argument("--leads", action="store_true", help="add manifest.leads.csv's rows (corpus.leads)")
     a = ap.parse_args(argv)
-    print(select(a.corpus, a.generators.split(","), out=a.out, nomusic=a.nomusic))
+    print(select(a.corpus, a.generators.split(","), out=a.out, nomusic=a.nomusic, leads=a.leads))
     return 0
 
 
