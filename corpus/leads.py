@@ -131,16 +131,22 @@ def line_f0(events: list, eighth_s: float, rng: np.random.Generator, *, vibrato_
     f0_frames = np.concatenate(frames) if frames else np.zeros(1)
     hop = singing.FRAME_S * sr
     n_out = int(round(len(f0_frames) * hop))
-    t = np.arange(n_out) / hop
-    idx = np.minimum(t.astype(int), len(f0_frames) - 1)
-    f0 = np.interp(t, np.arange(len(f0_frames)), f0_frames)
-    f0[f0_frames[idx] == 0] = 0.0
     note_of = np.full(n_out, -1, int)
     sample_spans = []
     for i, (a, b) in enumerate(spans):
         sa, sb = int(round(a * hop)), min(n_out, int(round(b * hop)))
         note_of[sa:sb] = i
         sample_spans.append((sa, sb))
+    # Interpolate over frames with the rests filled by the nearest note's pitch (no glide
+    # to 0 Hz at a note's edge), then silence the rests exactly.
+    voiced = f0_frames > 0
+    if voiced.any():
+        idx = np.arange(len(f0_frames))
+        filled = np.interp(idx, idx[voiced], f0_frames[voiced])
+    else:
+        filled = np.zeros(len(f0_frames))
+    f0 = np.interp(np.arange(n_out) / hop, np.arange(len(f0_frames)), filled)
+    f0[note_of < 0] = 0.0
     return f0, note_of, sample_spans
 
 
