@@ -496,6 +496,8 @@ def report_markdown(report: dict) -> str:
     if s:
         flag = (" with `--dialogue-over-score` (the no_music manifest's dialogue-over-score rows "
                 "added as score)") if s.get("dialogue_over_score") else ""
+        if s.get("leads"):
+            flag += " with `--leads` (the instrument-lead partners added as score)"
         lines += [f"Corpus `{s.get('corpus')}`{flag}: {s.get('n_used')} items ({s.get('n_failed', 0)} failed "
                   f"extraction); estimator `{s.get('estimator')}`, calibration `{s.get('calibration')}`; "
                   f"threshold: {report['threshold_rule']}; {len(report['folds'])} fits; songs trained on: "
@@ -621,7 +623,7 @@ def _shipped_meta(model) -> dict:
 
 def evaluate_corpus(corpus, *, out=None, cache_dir=None, n_jobs: int = 2, threshold_from: str = "train",
                     model=None, estimator: str | None = None, random_state: int = 0,
-                    train_generators=None, dialogue_over_score: bool = False,
+                    train_generators=None, dialogue_over_score: bool = False, leads: bool = False,
                     log: Callable[[str], None] = print) -> dict:
     """Run the evaluation on a corpus manifest and write the report.
 
@@ -648,6 +650,9 @@ def evaluate_corpus(corpus, *, out=None, cache_dir=None, n_jobs: int = 2, thresh
         Add the ``score_under_speech`` clips of ``manifest.nomusic.csv`` (beside the
         manifest) as score, as the three-class model's song part trains on them
         (``python -m corpus.nomusic`` builds them); the no_music clips stay out.
+    leads : bool
+        Add the instrument-lead partners of ``manifest.leads.csv`` (beside the manifest;
+        ``python -m corpus.leads``) as score, for a model trained with them.
 
     Returns
     -------
@@ -670,6 +675,14 @@ def evaluate_corpus(corpus, *, out=None, cache_dir=None, n_jobs: int = 2, thresh
         extra = [i for i in read_corpus(nm, groups="group").items if i.kind == "score_under_speech"]
         if not extra:
             raise ValueError(f"{nm}: no score_under_speech rows")
+        items = items + extra
+    if leads:
+        lm = path.parent / "manifest.leads.csv"
+        if not lm.is_file():
+            raise FileNotFoundError(f"{lm}: no lead manifest (build it with python -m corpus.leads)")
+        extra = [i for i in read_corpus(lm, groups="group").items if i.kind == "score_lead"]
+        if not extra:
+            raise ValueError(f"{lm}: no score_lead rows")
         items = items + extra
     if not items or "generator" not in items[0].extra:
         raise ValueError(f"{path}: no 'generator' column; rebuild the corpus with a corpus/build.py "
@@ -705,7 +718,7 @@ def evaluate_corpus(corpus, *, out=None, cache_dir=None, n_jobs: int = 2, thresh
         threshold=threshold, sample_weight=None if np.all(w == 1) else w, density_cut_offs=cuts,
         n_jobs=n_jobs, train_generators=train_generators, log=log)
     report["settings"] = {"corpus": str(path), "n_items": len(items), "n_used": len(used),
-                          "dialogue_over_score": dialogue_over_score,
+                          "dialogue_over_score": dialogue_over_score, "leads": leads,
                           "train_generators": sorted(train_generators) if train_generators else "all",
                           "n_failed": len(ext.errors), "failed": ext.errors, "estimator": est,
                           "calibration": calibration, "threshold_from": threshold_from,
@@ -746,6 +759,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dialogue-over-score", action="store_true",
                     help="also train and test on the score_under_speech clips of manifest.nomusic.csv "
                          "(as score), as the shipped three-class model's song part does")
+    ap.add_argument("--leads", action="store_true",
+                    help="also train and test on the instrument leads of manifest.leads.csv (as score)")
     ap.add_argument("--train-generators", default=None,
                     help="comma-separated generators whose songs may be trained on (as the shipped "
                          "model); the others are only tested. Default: all")
@@ -758,6 +773,7 @@ def main(argv=None) -> int:
     report = evaluate_corpus(a.corpus, out=a.out, cache_dir=a.cache, n_jobs=a.jobs,
                              threshold_from=a.threshold_from, model=a.model, estimator=a.estimator,
                              random_state=a.seed, log=log, dialogue_over_score=a.dialogue_over_score,
+                             leads=a.leads,
                              train_generators=a.train_generators.split(",") if a.train_generators else None)
     print(summary_table(report))
     return 0

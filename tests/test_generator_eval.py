@@ -265,3 +265,45 @@ def test_dialogue_over_score_adds_only_the_score_under_speech_rows(tmp_path, mon
     (root / "manifest.nomusic.csv").unlink()
     with pytest.raises(FileNotFoundError, match="manifest.nomusic.csv"):
         ge.evaluate_corpus(root, model=model, n_jobs=1, dialogue_over_score=True, **QUIET)
+
+
+def test_leads_add_the_lead_partners_as_score(tmp_path, monkeypatch):
+    """--leads: the instrument-lead partners join every fold as score, tested in their cells."""
+    X, y, cells, gens, kinds, var_db, density = synthetic()
+    root = tmp_path / "corpus"
+    root.mkdir()
+    head = ["path", "label", "kind", "group", "start_s", "duration_s", "var_db", "density", "generator"]
+    with open(root / "manifest.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(head)
+        for i in range(y.size):
+            w.writerow([f"gen/{i:05d}.flac", y[i], kinds[i], cells[i], 0, 20, var_db[i], density[i], gens[i]])
+    cell_names = sorted(set(cells))
+    with open(root / "manifest.leads.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(head)
+        for k in range(8):
+            w.writerow([f"gen/lead/{k}.flac", "score", "score_lead", cell_names[k % len(cell_names)],
+                        0, 20, 0.0, 0.5, ""])
+    seen = {}
+    rng = np.random.default_rng(2)
+
+    def fake_extract(items, **kw):
+        seen["kinds"] = [i.kind for i in items]
+        extra = rng.normal(size=(len(items) - y.size, X.shape[1]))
+        return Extraction(np.vstack([X, extra]), np.arange(len(items)), [],
+                          {"cached": 0, "extracted": len(items), "failed": 0, "hashed": 0, "seconds": 0.0})
+
+    monkeypatch.setattr("scoresong.cache.extract_items", fake_extract)
+    model = tmp_path / "m.json"
+    model.write_text(json.dumps({"estimator": "logreg", "threshold": 0.25}))
+    rep = ge.evaluate_corpus(root, model=model, n_jobs=1, leads=True, **QUIET)
+    assert seen["kinds"][-8:] == ["score_lead"] * 8 and rep["settings"]["leads"] is True
+    assert "with `--leads`" in ge.report_markdown(rep)
+    tested = sum(g["score_fpr_by_kind"].get("score_lead", {}).get("n", 0) for g in rep["generators"].values())
+    expected = sum(sum(1 for k in range(8) if cell_names[k % len(cell_names)] in g["cells"])
+                   for g in rep["generators"].values())
+    assert tested == expected > 0
+    (root / "manifest.leads.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="manifest.leads.csv"):
+        ge.evaluate_corpus(root, model=model, n_jobs=1, leads=True, **QUIET)
