@@ -45,6 +45,7 @@ import csv
 import json
 import sys
 import time
+import zlib
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -272,7 +273,7 @@ def plan(manifest: Path, *, share: float, seed: int) -> list[dict]:
         if r["kind"] != "song_constructed" or not r["path"].startswith("gen/song/"):
             continue
         stem = Path(r["path"]).stem
-        draw = np.random.default_rng([seed, int.from_bytes(stem.encode(), "little") % (2**63)])
+        draw = np.random.default_rng([seed, zlib.crc32(stem.encode())])
         if draw.random() >= share:
             continue
         units.append(dict(song=r, stem=stem, instrument=names[int(draw.integers(len(names)))],

@@ -78,6 +78,8 @@ def test_plan_draws_a_share_of_song_triplets(tmp_path):
         rows.append(build.row(path=f"gen/song/{i:05d}.flac", label="song", kind="song_constructed",
                               group=f"cell{i % 5}", var_db=0.0))
         rows.append(build.row(path=f"gen/speech/{i:05d}.flac", label="score", kind="score_speech"))
+        rows.append(build.row(path=f"gen/song/sinsy{i:05d}.flac", label="song", kind="song_constructed",
+                              group=f"cell{i % 5}", var_db=0.0))
     rows.append(build.row(path="gen/acappella/00000.flac", label="song", kind="song_acappella"))
     man = tmp_path / "manifest.csv"
     with open(man, "w", newline="") as fh:
@@ -85,11 +87,14 @@ def test_plan_draws_a_share_of_song_triplets(tmp_path):
         w.writeheader()
         w.writerows(rows)
     units = leads.plan(man, share=0.5, seed=7)
-    assert 70 <= len(units) <= 130
+    assert 160 <= len(units) <= 240  # of 400 triplets
+    # every stem family is drawn alike (long stems that share a prefix included)
+    sinsy = sum(u["stem"].startswith("sinsy") for u in units)
+    assert 0.35 < sinsy / len(units) < 0.65
     assert all(u["song"]["kind"] == "song_constructed" for u in units)
     assert units == leads.plan(man, share=0.5, seed=7)  # deterministic
     assert {u["instrument"] for u in units} <= set(leads.INSTRUMENTS)
-    assert len(leads.plan(man, share=1.0, seed=7)) == 200 and not leads.plan(man, share=0.0, seed=7)
+    assert len(leads.plan(man, share=1.0, seed=7)) == 400 and not leads.plan(man, share=0.0, seed=7)
     # a larger share keeps every triplet of a smaller one (one draw per triplet)
     small = {u["stem"] for u in leads.plan(man, share=0.3, seed=7)}
     assert small <= {u["stem"] for u in units}
