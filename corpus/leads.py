@@ -14,9 +14,10 @@ backing clip (``gen/backing/STEM.flac``, the song's own 20 s), the same level
 (the song's ``var_db``), the same cell, with the voice replaced by a synthesised instrument
 playing a melody whose pitch behaviour is the singing generators' own:
 
-* the melody comes from the music21 tunes that Sinsy sings (:func:`corpus.sinsy_voice.
-  plan_line`: the same phrase lengths, rests, held ends and note rates), in the backing's
-  key and tempo (:func:`corpus.build._key_tempo`, as for the songs);
+* the melody comes from the music21 tunes that Sinsy sings
+  (:func:`corpus.sinsy_voice.plan_line`: the same phrase lengths, rests, held ends and
+  note rates), in the backing's key and tempo (:func:`corpus.build._key_tempo`, as for
+  the songs);
 * every note's pitch contour is :func:`corpus.singing.note_contour_v2` (legato transitions
   with overshoot, scoops, fine fluctuation and drift, and vibrato with the rate and extent
   measured for real singing), with an instrument's own share of vibrato notes;
@@ -25,17 +26,20 @@ playing a melody whose pitch behaviour is the singing generators' own:
   synth leads, overdriven guitar), an attack/decay/release per note (plucked for the
   guitar), bow or breath noise where the instrument has it, and a light reverb.
 
-What stays different from a voice, by construction: no syllables (no consonant noise
-bursts, no formant changes within a note or from note to note), so the only cue left to
-tell a voice singing words from an instrument playing the same line is the one issue 11
-wants the model to learn. The clips are labelled ``score``, kind ``score_lead``; their
+The intended difference from a voice: no syllables (no consonant noise bursts, no formant
+changes within a note or from note to note), the cue issue 11 wants the model to learn.
+Others remain by construction and may be learnt too: pitch ranges no voice reaches
+(whistle, flute), a fixed spectral envelope, plucked or overdriven guitar notes, bow and
+breath noise, and the synthetic reverb. The clips are labelled ``score``, kind ``score_lead``; their
 rows go to ``CORPUS_DIR/manifest.leads.csv`` (the columns of :data:`corpus.build.FIELDS`),
 which ``python -m corpus.select ... --leads`` appends to a training manifest. The synthesis
 and the melodies are ours (melodies: music21's corpus, see :mod:`corpus.sinsy_voice`); each
 row carries its backing's package, version, author and licence.
 
 ``--share`` is the share of song triplets (of every generator, drawn per triplet with the
-seed) that get a lead partner. Clips already rendered are kept unless ``--force``.
+seed) that get a lead partner. A clip is kept when its sidecar
+(``gen/lead/.meta/STEM.json``: instrument, seed, render version) matches its unit, else
+rendered again (always with ``--force``).
 """
 
 from __future__ import annotations
@@ -57,7 +61,11 @@ from corpus import build, singing, sinsy_voice
 
 GEN_SR = build.GEN_SR
 CLIP_S = build.CLIP_S
-RENDER_VERSION = 1
+#: 1: harmonics counted from the line's highest note (lower notes stopped short of 9 kHz);
+#: 2: every note keeps its harmonics up to 9 kHz.
+RENDER_VERSION = 2
+#: Highest harmonic frequency rendered (Hz).
+HARMONIC_TOP_HZ = 9000.0
 
 #: Instruments. ``range``: MIDI range the line's centre is drawn from; ``env``: spectral
 #: envelope as (Hz, dB) points (interpolated on a log-frequency axis, flat outside);
@@ -91,10 +99,10 @@ INSTRUMENTS: dict[str, dict] = {
                     noise=(-36, -28, 1500, 6000), vibrato=(0.2, 0.5), drive=None, detune=None),
     "saw_lead": dict(range=(60, 79), env=[(100, 0), (20000, 0)], slope=0.0, odd=0.0,
                      attack=(0.005, 0.03), release=(0.03, 0.12), pluck=None, noise=None,
-                     vibrato=(0.2, 0.8), drive=None, detune=(5, 15), lowpass=(1500, 5000)),
+                     vibrato=(0.2, 0.8), drive=None, detune=(5, 15), lowpass=(1500, 5000), synth=True),
     "square_lead": dict(range=(60, 79), env=[(100, 0), (20000, 0)], slope=0.0, odd=-40.0,
                         attack=(0.005, 0.03), release=(0.03, 0.12), pluck=None, noise=None,
-                        vibrato=(0.2, 0.8), drive=None, detune=(3, 10), lowpass=(1200, 4000)),
+                        vibrato=(0.2, 0.8), drive=None, detune=(3, 10), lowpass=(1200, 4000), synth=True),
     "guitar_lead": dict(range=(59, 79), env=[(80, -6), (200, 0), (2000, -3), (4000, -20), (8000, -40)],
                         slope=0.0, odd=0.0, attack=(0.003, 0.01), release=(0.03, 0.08),
                         pluck=(0.6, 1.6), noise=None, vibrato=(0.3, 0.7), drive=(3.0, 12.0),
@@ -110,8 +118,8 @@ def _env_db(inst: dict, freqs: np.ndarray) -> np.ndarray:
 
 def line_f0(events: list, eighth_s: float, rng: np.random.Generator, *, vibrato_share: float,
             sr: int = GEN_SR) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
-    """Sample-rate F0 (Hz, 0 in rests) of a planned line, its note spans (samples) and the
-    note index of each sample (-1 in rests).
+    """Sample-rate F0 (Hz, 0 in rests) of a planned line, the note index of each sample
+    (-1 in rests) and the notes' spans (samples).
 
     Each note's contour is :func:`corpus.singing.note_contour_v2` (the singing generators'
     contour), legato from the previous note when no rest comes between.
@@ -138,7 +146,7 @@ def line_f0(events: list, eighth_s: float, rng: np.random.Generator, *, vibrato_
         sa, sb = int(round(a * hop)), min(n_out, int(round(b * hop)))
         note_of[sa:sb] = i
         sample_spans.append((sa, sb))
-    # Interpolate over frames with the rests filled by the nearest note's pitch (no glide
+    # Interpolate over frames with the rests filled from the notes around them (no glide
     # to 0 Hz at a note's edge), then silence the rests exactly.
     voiced = f0_frames > 0
     if voiced.any():
@@ -176,11 +184,13 @@ def note_envelope(spans: list[tuple[int, int]], n: int, inst: dict, rng: np.rand
 def synthesize(f0: np.ndarray, env: np.ndarray, inst: dict, rng: np.random.Generator,
                sr: int = GEN_SR) -> np.ndarray:
     """Additive synthesis of ``f0`` with the instrument's spectral envelope, ``env`` as the
-    amplitude; harmonics up to 9 kHz (none above Nyquist), vectorised over harmonics."""
+    amplitude; every sample keeps its harmonics up to :data:`HARMONIC_TOP_HZ` (and below
+    0.45 ``sr``), at most 60; vectorised over samples, one harmonic at a time."""
     n = f0.size
     voiced = f0 > 0
-    fmax = float(f0[voiced].max()) if voiced.any() else 440.0
-    K = int(max(1, min(60, 9000 // max(fmax, 1.0))))
+    fmin = float(f0[voiced].min()) if voiced.any() else 440.0
+    top = min(HARMONIC_TOP_HZ, 0.45 * sr)
+    K = int(max(1, min(60, top // max(fmin, 1.0))))
     phase = 2 * np.pi * np.cumsum(f0) / sr
     y = np.zeros(n)
     slope = inst["slope"]
@@ -189,9 +199,9 @@ def synthesize(f0: np.ndarray, env: np.ndarray, inst: dict, rng: np.random.Gener
     for k in range(1, K + 1):
         fk = k * f0
         db = _env_db(inst, fk) + slope * np.log2(k) + (inst["odd"] if k % 2 == 0 else 0.0)
-        if inst["env"][0][1] == 0 and inst["env"][-1][1] == 0:  # synth: 1/k (saw) spectrum
+        if inst.get("synth"):  # an oscillator's 1/k (saw) spectrum
             db = db - 20 * np.log10(k)
-        a = np.where(fk < 0.45 * sr, 10 ** (db / 20), 0.0)
+        a = np.where(fk < top, 10 ** (db / 20), 0.0)
         y += a * np.sin(k * phase)
         if det is not None:
             y += a * np.sin(k * phase * det + 1.3 * k)
@@ -264,9 +274,12 @@ def _reverb(y: np.ndarray, rng) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- corpus
 def plan(manifest: Path, *, share: float, seed: int) -> list[dict]:
-    """The lead partners to render: one per drawn song triplet (``song_constructed`` row
-    whose backing-alone clip exists), each with its instrument and seed."""
-    rows = list(csv.DictReader(open(manifest, newline="")))
+    """The lead partners to render: one per drawn song triplet (a ``song_constructed`` row
+    under ``gen/song/``), each with its instrument, seed and the row of its backing-alone
+    clip (``gen/backing/STEM.flac``; None when the manifest lacks it)."""
+    with open(manifest, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    backing_rows = {r["path"]: r for r in rows if r["path"].startswith("gen/backing/")}
     names = sorted(INSTRUMENTS)
     units = []
     for r in rows:
@@ -277,25 +290,54 @@ def plan(manifest: Path, *, share: float, seed: int) -> list[dict]:
         if draw.random() >= share:
             continue
         units.append(dict(song=r, stem=stem, instrument=names[int(draw.integers(len(names)))],
-                          seed=int(draw.integers(2**31))))
+                          seed=int(draw.integers(2**31)),
+                          backing_row=backing_rows.get(f"gen/backing/{stem}.flac")))
     return units
 
 
+def lead_row(u: dict, detail: str) -> dict:
+    """The manifest row of unit ``u``'s lead clip: the backing's package, version, author and
+    licence from its backing-alone row (the song's own row joins voice and backing)."""
+    r, b = u["song"], u.get("backing_row") or {}
+    return build.row(path=f"gen/lead/{u['stem']}.flac", label="score", kind="score_lead",
+                     source_package="generated+" + b.get("source_package", ""),
+                     version=f"corpus.leads r{RENDER_VERSION}+" + b.get("version", ""),
+                     author="corpus.leads (synthesised instrument) / " + b.get("author", ""),
+                     licence=b.get("licence", ""), group=r["group"], start_s=0.0,
+                     duration_s=CLIP_S, backing=r["backing"], var_db=r["var_db"],
+                     density=r.get("density", ""), detail=detail)
+
+
+def _meta_key(u: dict) -> dict:
+    return {"instrument": u["instrument"], "seed": u["seed"], "render_version": RENDER_VERSION}
+
+
 def render_units(units: list[dict], out_dir: str, force: bool) -> list[dict]:
-    """Render ``units`` (a worker's batch): their manifest rows, or ``{"problem": ...}``."""
+    """Render ``units`` (a worker's batch): their manifest rows, or ``{"problem": ...}``.
+
+    A clip whose sidecar matches its unit (:func:`_meta_key`) is kept, with the detail the
+    sidecar recorded; any other is rendered and its sidecar written.
+    """
+    from corpus import mixing
+
     out = Path(out_dir)
     tunes = sinsy_voice.melodies()
     rows = []
     for u in units:
         r = u["song"]
-        rel = f"gen/lead/{u['stem']}.flac"
-        row = build.row(path=rel, label="score", kind="score_lead",
-                        source_package="generated+" + r["source_package"].split("+")[-1],
-                        version=f"corpus.leads r{RENDER_VERSION}+" + r["version"].split("+")[-1],
-                        author="corpus.leads (synthesised instrument) / " + r["author"].split(" / ")[-1],
-                        licence=r["licence"].split(" + ")[-1], group=r["group"], start_s=0.0,
-                        duration_s=CLIP_S, backing=r["backing"], var_db=r["var_db"],
-                        density=r.get("density", ""))
+        if u.get("backing_row") is None:
+            rows.append({"problem": f"{r['path']}: no gen/backing row for its triplet"})
+            continue
+        clip = out / f"gen/lead/{u['stem']}.flac"
+        meta = out / f"gen/lead/.meta/{u['stem']}.json"
+        if not force and clip.exists() and meta.exists():
+            try:
+                m = json.loads(meta.read_text())
+            except ValueError:
+                m = {}
+            if {k: m.get(k) for k in _meta_key(u)} == _meta_key(u) and m.get("detail"):
+                rows.append(lead_row(u, m["detail"]))
+                continue
         backing_rel = f"gen/backing/{u['stem']}.flac"
         try:
             bed, sr = sf.read(str(out / backing_rel), dtype="float32", always_2d=True)
@@ -306,25 +348,20 @@ def render_units(units: list[dict], out_dir: str, force: bool) -> list[dict]:
             rows.append({"problem": f"{backing_rel}: {sr} Hz, not {GEN_SR}"})
             continue
         mono = bed.mean(axis=1)
-        stamp = out / rel
         rng = np.random.default_rng(u["seed"])
         y, act, info = render_lead(mono, u["instrument"], rng, tunes)
-        row["detail"] = (f"{info['instrument']} lead (synthesised): music21 melody, singing "
-                         f"contours (vibrato on {info['vibrato_share']:.0%} of notes), "
-                         f"{info['notes_per_s']} notes/s at {info['tempo']} bpm")
-        if stamp.exists() and not force:
-            rows.append(row)
-            continue
         if not act.any():
-            rows.append({"problem": f"{rel}: empty line"})
+            rows.append({"problem": f"{clip}: empty line"})
             continue
-        from corpus import mixing
-
-        var_db = float(r["var_db"])
-        mixed = mixing.mix(bed.T if bed.shape[1] == 2 else mono, y, act, var_db)
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(str(stamp), mixed.T if mixed.ndim == 2 else mixed, GEN_SR, subtype="PCM_16")
-        rows.append(row)
+        detail = (f"{info['instrument']} lead (synthesised): music21 melody, singing "
+                  f"contours (vibrato on {info['vibrato_share']:.0%} of notes), "
+                  f"{info['notes_per_s']} notes/s at {info['tempo']} bpm")
+        mixed = mixing.mix(bed.T if bed.shape[1] == 2 else mono, y, act, float(r["var_db"]))
+        clip.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(clip), mixed.T if mixed.ndim == 2 else mixed, GEN_SR, subtype="PCM_16")
+        meta.parent.mkdir(parents=True, exist_ok=True)
+        meta.write_text(json.dumps(dict(_meta_key(u), detail=detail)))
+        rows.append(lead_row(u, detail))
     return rows
 
 

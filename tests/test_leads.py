@@ -126,3 +126,53 @@ def test_breath_noise_is_added_where_the_instrument_has_it():
     f = np.fft.rfftfreq(n, 1 / SR)
     between = (f > 1000) & (f < 9000) & (np.abs(((f + 440) % 880) - 440) > 100)  # off the harmonics
     assert np.abs(np.fft.rfft(noisy))[between].mean() > 3 * np.abs(np.fft.rfft(clean))[between].mean()
+
+
+def test_every_note_keeps_its_harmonics_up_to_the_top():
+    """A two-note line: the low note's harmonics reach HARMONIC_TOP_HZ, not a count set by
+    the high note (render version 1 stopped them at 9 kHz / 2 here)."""
+    inst = dict(leads.INSTRUMENTS["violin"], noise=None)
+    n = SR
+    f0 = np.where(np.arange(n) < n // 2, 220.0, 880.0)
+    y = leads.synthesize(f0, np.ones(n), inst, np.random.default_rng(5))
+    seg = y[SR // 10: n // 2 - SR // 10]
+    spec = np.abs(np.fft.rfft(seg * np.hanning(seg.size)))
+    f = np.fft.rfftfreq(seg.size, 1 / SR)
+    near = lambda hz: spec[(f > hz - 30) & (f < hz + 30)].max()  # noqa: E731
+    floor = np.median(spec)
+    assert near(220.0 * 30) > 100 * floor  # 6.6 kHz: above 9000 // 880 = 10 harmonics of 220 Hz
+    assert near(220.0 * 45) < 10 * floor or 220.0 * 45 >= leads.HARMONIC_TOP_HZ
+
+
+def test_rows_take_the_backing_rows_provenance_and_reuse_matching_clips(tmp_path, monkeypatch):
+    song = build.row(path="gen/song/00007.flac", label="song", kind="song_constructed", group="cell2",
+                     source_package="voicepack+pushover-data", version="1.0-1+0.0.5+git20180909-4",
+                     author="Voice / Backing author", licence="GPL-2+ + GPL-3+", backing="pkgs/x.ogg",
+                     var_db=1.5, density=0.4)
+    bed = build.row(path="gen/backing/00007.flac", label="score", kind="score", group="cell2",
+                    source_package="pushover-data", version="0.0.5+git20180909-4",
+                    author="Backing author", licence="GPL-3+")
+    u = dict(song=song, stem="00007", instrument="flute", seed=11, backing_row=bed)
+    row = leads.lead_row(u, "flute lead")
+    assert row["version"] == f"corpus.leads r{leads.RENDER_VERSION}+0.0.5+git20180909-4"
+    assert row["source_package"] == "generated+pushover-data" and row["licence"] == "GPL-3+"
+    assert row["group"] == "cell2" and row["var_db"] == 1.5 and row["kind"] == "score_lead"
+    # a clip with a matching sidecar is reused without rendering; a mismatch renders again
+    clip = tmp_path / "gen/lead/00007.flac"
+    clip.parent.mkdir(parents=True)
+    clip.write_bytes(b"x")
+    meta = tmp_path / "gen/lead/.meta/00007.json"
+    meta.parent.mkdir(parents=True)
+    import json
+    meta.write_text(json.dumps(dict(instrument="flute", seed=11, render_version=leads.RENDER_VERSION,
+                                    detail="flute lead (kept)")))
+    monkeypatch.setattr(leads.sinsy_voice, "melodies", lambda *a, **k: TUNES)
+    monkeypatch.setattr(leads, "render_lead", lambda *a, **k: pytest.fail("rendered a kept clip"))
+    rows = leads.render_units([u], str(tmp_path), force=False)
+    assert rows[0]["detail"] == "flute lead (kept)"
+    u2 = dict(u, seed=12)  # another draw: the kept file no longer matches, so it is rendered
+    # (here it gets as far as reading its backing clip, which this folder does not hold)
+    again = leads.render_units([u2], str(tmp_path), force=False)
+    assert "gen/backing/00007.flac" in again[0]["problem"]
+    assert "gen/backing/00007.flac" in leads.render_units([u], str(tmp_path), force=True)[0]["problem"]
+    assert leads.render_units([dict(u, backing_row=None)], str(tmp_path), force=False)[0]["problem"]
