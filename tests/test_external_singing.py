@@ -69,5 +69,56 @@ def test_unpack_refuses_non_files(tmp_path):
         es.unpack(arc, ["pkg/dir"], tmp_path / "out2")
 
 
-def test_manifest_fields_are_the_external_sets():
-    assert es.FIELDS is external.FIELDS
+def _tarball(path, files):
+    import io
+    import tarfile
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+
+
+def test_build_from_local_sdists_with_a_score_set(tmp_path, monkeypatch):
+    """A tiny sdist in OUT/sdists (no network): a Lied placed by its measures, a short clip
+    used whole, the score set's rows added with paths relative to OUT; a wrong hash is refused."""
+    import csv
+    import hashlib
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    sr = 8000
+    def wav(seconds):
+        buf = io.BytesIO()
+        sf.write(buf, np.zeros(int(seconds * sr), np.float32) + 0.01, sr, format="WAV")
+        return buf.getvalue()
+
+    out = tmp_path / "out"
+    (out / "sdists").mkdir(parents=True)
+    arc = out / "sdists" / "demo-1.0.tar.gz"
+    _tarball(arc, {"demo-1.0/song.wav": wav(100.0), "demo-1.0/song.csv": MEASURES.encode(),
+                   "demo-1.0/short.wav": wav(9.0)})
+    digest = hashlib.sha256(arc.read_bytes()).hexdigest()
+    monkeypatch.setattr(es, "SDISTS", {"demo": ("1.0", "demo-1.0.tar.gz", digest)})
+    base = dict(dist="demo", label="song", licence="CC0", author="someone", evidence="test")
+    monkeypatch.setattr(es, "SOURCES", [
+        dict(base, member="demo-1.0/song.wav", measures="demo-1.0/song.csv", kind="song_lied_real", group="g1"),
+        dict(base, member="demo-1.0/short.wav", kind="song_acappella_real", group="g2")])
+    score = tmp_path / "score"
+    (score / "pkgs").mkdir(parents=True)
+    with open(score / "manifest.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=external.FIELDS)
+        w.writeheader()
+        w.writerow({f: "" for f in external.FIELDS} | dict(path="pkgs/a.ogg", label="score", kind="score_real"))
+    rows = es.build(out, score_set=score, per_song=2)
+    songs = [r for r in rows if r["label"] == "song"]
+    assert [r["kind"] for r in songs] == ["song_lied_real"] * 2 + ["song_acappella_real"]
+    assert songs[0]["start_s"] == pytest.approx(15.5)  # measure 7
+    assert songs[-1]["start_s"] == 0.0 and songs[-1]["duration_s"] == pytest.approx(9.0)
+    assert rows[-1]["path"] == "../score/pkgs/a.ogg" and (out / rows[-1]["path"]).resolve() == (score / "pkgs/a.ogg").resolve()
+    assert (out / "pkgs/demo/demo-1.0/song.wav").exists()
+    monkeypatch.setattr(es, "SDISTS", {"demo": ("1.0", "demo-1.0.tar.gz", "0" * 64)})
+    with pytest.raises(RuntimeError, match="SHA-256"):
+        es.build(out)
