@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import os
 import subprocess
@@ -59,6 +58,7 @@ from pathlib import Path
 import soundfile as sf
 
 from corpus.external import CLIP_S, FIELDS, log, write_set
+from scoresong.model import _sha256
 
 #: Piano introduction of both Lieder (measures), and the postlude margin at the end.
 INTRO_MEASURES = 6
@@ -147,14 +147,6 @@ def lied_starts(measures: list[tuple[float, float]], dur: float, n: int = PER_SO
 
 
 # ----------------------------------------------------------------------------- fetching
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fetch_sdist(dist: str, out: Path) -> Path:
     """The sdist of ``dist`` (version and hash of :data:`SDISTS`) under ``out/sdists``."""
     version, name, digest = SDISTS[dist]
@@ -168,7 +160,7 @@ def fetch_sdist(dist: str, out: Path) -> Path:
         if res.returncode != 0 or not dest.exists():
             raise RuntimeError(f"pip download {dist}=={version} failed (exit {res.returncode}): "
                                f"{res.stderr.strip()[-2000:]}")
-    got = sha256(dest)
+    got = _sha256(dest)
     if got != digest:
         raise RuntimeError(f"{dest}: SHA-256 {got} is not the recorded {digest}")
     return dest

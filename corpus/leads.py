@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from corpus import build, singing, sinsy_voice
+from corpus import build, mixing, nomusic, singing, sinsy_voice
 
 GEN_SR = build.GEN_SR
 CLIP_S = build.CLIP_S
@@ -250,7 +250,7 @@ def render_lead(backing: np.ndarray, instrument: str, rng: np.random.Generator, 
     f0, note_of, spans = line_f0(plan["events"], eighth, rng, vibrato_share=vib, sr=sr)
     env = note_envelope(spans, f0.size, inst, rng, sr)
     y = synthesize(f0, env, inst, rng, sr)
-    y = _reverb(y, rng)
+    y = nomusic._reverb(y, rng, wet=(0.05, 0.25))
     lead_in = int(rng.uniform(0.0, 1.5) * sr)
     n = int(CLIP_S * sr)
     y = np.concatenate([np.zeros(lead_in, np.float32), y])[:n]
@@ -261,15 +261,6 @@ def render_lead(backing: np.ndarray, instrument: str, rng: np.random.Generator, 
                 vibrato_share=round(vib, 2), tunes=plan["tunes"][:4],
                 notes_per_s=plan["syllables_per_s"])
     return y, act, info
-
-
-def _reverb(y: np.ndarray, rng) -> np.ndarray:
-    import pedalboard as pb
-
-    board = pb.Pedalboard([pb.Reverb(room_size=float(rng.uniform(0.2, 0.6)),
-                                     wet_level=float(rng.uniform(0.05, 0.25)), dry_level=1.0,
-                                     damping=float(rng.uniform(0.3, 0.7)))])
-    return board(y.astype(np.float32), GEN_SR)
 
 
 # ----------------------------------------------------------------------------- corpus
@@ -318,8 +309,6 @@ def render_units(units: list[dict], out_dir: str, force: bool) -> list[dict]:
     A clip whose sidecar matches its unit (:func:`_meta_key`) is kept, with the detail the
     sidecar recorded; any other is rendered and its sidecar written.
     """
-    from corpus import mixing
-
     out = Path(out_dir)
     tunes = sinsy_voice.melodies()
     rows = []
@@ -376,15 +365,11 @@ def run(corpus: Path, *, share: float = 0.5, seed: int = 7, jobs: int = 2, force
             for r in res:
                 (problems.append(r["problem"]) if "problem" in r else rows.append(r))
     rows.sort(key=lambda r: r["path"])
-    with open(corpus / "manifest.leads.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=build.FIELDS)
-        w.writeheader()
-        w.writerows(rows)
     summary = dict(clips=len(rows), share=share, seed=seed, render_version=RENDER_VERSION,
                    instruments=dict(Counter(r["detail"].split(" ")[0] for r in rows)),
                    per_cell=dict(Counter(r["group"] for r in rows)), problems=problems,
                    seconds=round(time.time() - t0, 1))
-    (corpus / "summary.leads.json").write_text(json.dumps(summary, indent=1))
+    nomusic.write_outputs(corpus, rows, summary, "manifest.leads.csv", "summary.leads.json")
     for p in problems:
         print("problem: " + p, file=sys.stderr)
     return summary
