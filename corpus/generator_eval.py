@@ -621,6 +621,19 @@ def _shipped_meta(model) -> dict:
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
+def _extra_score_items(manifest: Path, kind: str, what: str, builder: str) -> list:
+    """The ``kind`` rows of ``manifest`` (a manifest beside the corpus's, made by ``builder``)
+    as items; refuses a missing manifest or one without such rows."""
+    from scoresong.dataset import read_corpus
+
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest}: no {what} manifest (build it with python -m {builder})")
+    extra = [i for i in read_corpus(manifest, groups="group").items if i.kind == kind]
+    if not extra:
+        raise ValueError(f"{manifest}: no {kind} rows")
+    return extra
+
+
 def evaluate_corpus(corpus, *, out=None, cache_dir=None, n_jobs: int = 2, threshold_from: str = "train",
                     model=None, estimator: str | None = None, random_state: int = 0,
                     train_generators=None, dialogue_over_score: bool = False, leads: bool = False,
@@ -669,21 +682,11 @@ def evaluate_corpus(corpus, *, out=None, cache_dir=None, n_jobs: int = 2, thresh
     corp = read_corpus(path, groups="group")
     items = corp.items
     if dialogue_over_score:
-        nm = path.parent / "manifest.nomusic.csv"
-        if not nm.is_file():
-            raise FileNotFoundError(f"{nm}: no no_music manifest (build it with python -m corpus.nomusic)")
-        extra = [i for i in read_corpus(nm, groups="group").items if i.kind == "score_under_speech"]
-        if not extra:
-            raise ValueError(f"{nm}: no score_under_speech rows")
-        items = items + extra
+        items = items + _extra_score_items(path.parent / "manifest.nomusic.csv", "score_under_speech",
+                                           "no_music", "corpus.nomusic")
     if leads:
-        lm = path.parent / "manifest.leads.csv"
-        if not lm.is_file():
-            raise FileNotFoundError(f"{lm}: no lead manifest (build it with python -m corpus.leads)")
-        extra = [i for i in read_corpus(lm, groups="group").items if i.kind == "score_lead"]
-        if not extra:
-            raise ValueError(f"{lm}: no score_lead rows")
-        items = items + extra
+        items = items + _extra_score_items(path.parent / "manifest.leads.csv", "score_lead",
+                                           "lead", "corpus.leads")
     if not items or "generator" not in items[0].extra:
         raise ValueError(f"{path}: no 'generator' column; rebuild the corpus with a corpus/build.py "
                          "that writes it")

@@ -220,29 +220,27 @@ def test_generators_outside_the_training_set_are_only_ever_tested():
     assert set(b0.test) == {2, 6, 8}
 
 
-def test_dialogue_over_score_adds_only_the_score_under_speech_rows(tmp_path, monkeypatch):
-    """--dialogue-over-score: the song part's extra score clips join every fold's training
-    and test sets as score; the no_music clips of the same manifest stay out."""
-    X, y, cells, gens, kinds, var_db, density = synthetic()
+_HEAD = ["path", "label", "kind", "group", "start_s", "duration_s", "var_db", "density", "generator"]
+
+
+def _corpus_with_extra(tmp_path, monkeypatch, name, extra_rows, seed):
+    """A synthetic corpus folder with ``name`` (rows of :data:`_HEAD`) beside its manifest,
+    feature extraction faked (the extra items get random features); returns (root, model
+    path, what was seen, the synthetic arrays)."""
+    X, y, cells, gens, kinds, var_db, density = data = synthetic()
     root = tmp_path / "corpus"
     root.mkdir()
-    head = ["path", "label", "kind", "group", "start_s", "duration_s", "var_db", "density", "generator"]
     with open(root / "manifest.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(head)
+        w.writerow(_HEAD)
         for i in range(y.size):
             w.writerow([f"gen/{i:05d}.flac", y[i], kinds[i], cells[i], 0, 20, var_db[i], density[i], gens[i]])
-    cell_names = sorted(set(cells))
-    with open(root / "manifest.nomusic.csv", "w", newline="") as fh:
+    with open(root / name, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(head)
-        for k in range(10):
-            w.writerow([f"gen/nomusic/under_speech/{k}.flac", "score", "score_under_speech",
-                        cell_names[k % len(cell_names)], 0, 20, -12.0, 0.5, ""])
-            w.writerow([f"gen/nomusic/speech/{k}.flac", "no_music", "no_music_speech",
-                        cell_names[k % len(cell_names)], 0, 20, "", "", ""])
+        w.writerow(_HEAD)
+        w.writerows(extra_rows(sorted(set(cells))))
     seen = {}
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
 
     def fake_extract(items, **kw):
         seen["kinds"] = [i.kind for i in items]
@@ -253,6 +251,20 @@ def test_dialogue_over_score_adds_only_the_score_under_speech_rows(tmp_path, mon
     monkeypatch.setattr("scoresong.cache.extract_items", fake_extract)
     model = tmp_path / "m.json"
     model.write_text(json.dumps({"estimator": "logreg", "threshold": 0.25}))
+    return root, model, seen, data
+
+
+def test_dialogue_over_score_adds_only_the_score_under_speech_rows(tmp_path, monkeypatch):
+    """--dialogue-over-score: the song part's extra score clips join every fold's training
+    and test sets as score; the no_music clips of the same manifest stay out."""
+    def rows(cell_names):
+        for k in range(10):
+            yield [f"gen/nomusic/under_speech/{k}.flac", "score", "score_under_speech",
+                   cell_names[k % len(cell_names)], 0, 20, -12.0, 0.5, ""]
+            yield [f"gen/nomusic/speech/{k}.flac", "no_music", "no_music_speech",
+                   cell_names[k % len(cell_names)], 0, 20, "", "", ""]
+    root, model, seen, (X, y, cells, *_) = _corpus_with_extra(tmp_path, monkeypatch, "manifest.nomusic.csv", rows, 1)
+    cell_names = sorted(set(cells))
     rep = ge.evaluate_corpus(root, model=model, n_jobs=1, dialogue_over_score=True, **QUIET)
     assert len(seen["kinds"]) == y.size + 10 and seen["kinds"][-10:] == ["score_under_speech"] * 10
     assert "no_music_speech" not in seen["kinds"] and rep["settings"]["dialogue_over_score"] is True
@@ -269,34 +281,11 @@ def test_dialogue_over_score_adds_only_the_score_under_speech_rows(tmp_path, mon
 
 def test_leads_add_the_lead_partners_as_score(tmp_path, monkeypatch):
     """--leads: the instrument-lead partners join every fold as score, tested in their cells."""
-    X, y, cells, gens, kinds, var_db, density = synthetic()
-    root = tmp_path / "corpus"
-    root.mkdir()
-    head = ["path", "label", "kind", "group", "start_s", "duration_s", "var_db", "density", "generator"]
-    with open(root / "manifest.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(head)
-        for i in range(y.size):
-            w.writerow([f"gen/{i:05d}.flac", y[i], kinds[i], cells[i], 0, 20, var_db[i], density[i], gens[i]])
-    cell_names = sorted(set(cells))
-    with open(root / "manifest.leads.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(head)
+    def rows(cell_names):
         for k in range(8):
-            w.writerow([f"gen/lead/{k}.flac", "score", "score_lead", cell_names[k % len(cell_names)],
-                        0, 20, 0.0, 0.5, ""])
-    seen = {}
-    rng = np.random.default_rng(2)
-
-    def fake_extract(items, **kw):
-        seen["kinds"] = [i.kind for i in items]
-        extra = rng.normal(size=(len(items) - y.size, X.shape[1]))
-        return Extraction(np.vstack([X, extra]), np.arange(len(items)), [],
-                          {"cached": 0, "extracted": len(items), "failed": 0, "hashed": 0, "seconds": 0.0})
-
-    monkeypatch.setattr("scoresong.cache.extract_items", fake_extract)
-    model = tmp_path / "m.json"
-    model.write_text(json.dumps({"estimator": "logreg", "threshold": 0.25}))
+            yield [f"gen/lead/{k}.flac", "score", "score_lead", cell_names[k % len(cell_names)], 0, 20, 0.0, 0.5, ""]
+    root, model, seen, (X, y, cells, *_) = _corpus_with_extra(tmp_path, monkeypatch, "manifest.leads.csv", rows, 2)
+    cell_names = sorted(set(cells))
     rep = ge.evaluate_corpus(root, model=model, n_jobs=1, leads=True, **QUIET)
     assert seen["kinds"][-8:] == ["score_lead"] * 8 and rep["settings"]["leads"] is True
     assert "with `--leads`" in ge.report_markdown(rep)
