@@ -364,3 +364,73 @@ def test_the_timeline_records_nonfinite_statistics_too(monkeypatch):
         an = analyse(tone(220, 12.0), sr=SR)
     assert len(rec) == 1
     assert an.nonfinite == {"texture.centroid_mean": 1, "texture.bandwidth_std": an.values.shape[0]}
+
+
+def _harmonic(f0, amps, dur, sr=SR, *, vibrato_cents=0.0):
+    """A harmonic tone with per-harmonic amplitudes ``amps`` (rows: time segments of equal
+    length, each with its own amplitudes, joined without a break in phase)."""
+    amps = np.atleast_2d(np.asarray(amps, float))
+    n = int(dur * sr)
+    t = np.arange(n) / sr
+    f = f0 * 2 ** (vibrato_cents * np.sin(2 * np.pi * 5.5 * t) / 1200)
+    phase = 2 * np.pi * np.cumsum(f) / sr
+    seg = np.minimum((t / dur * amps.shape[0]).astype(int), amps.shape[0] - 1)
+    y = sum(amps[seg, h - 1] * np.sin(h * phase) for h in range(1, amps.shape[1] + 1))
+    return (0.3 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def test_harmonic_profile_reads_the_harmonics_levels():
+    # Odd harmonics 12 dB (x3.98) above the even ones: the profile alternates by 12 +- 2 dB.
+    amps = [3.98 if h % 2 else 1.0 for h in range(1, 11)]
+    spec = spectrum(_harmonic(200.0, amps, 2.0))
+    cents, _ = vocal.predominant_pitch(spec)
+    prof = vocal.harmonic_profile(spec, cents)[20:-20]
+    assert prof.shape[1] == vocal.TIMBRE_HARMONICS
+    step = np.median(prof[:, 0:8:2] - prof[:, 1:9:2])
+    assert abs(step - 12.0) < 2.0
+    # Level-free: the same tone 20 dB quieter gives the same profile (within 0.5 dB).
+    quiet = spectrum(0.1 * _harmonic(200.0, amps, 2.0))
+    c2, _ = vocal.predominant_pitch(quiet)
+    assert np.nanmax(np.abs(vocal.harmonic_profile(quiet, c2)[20:-20] - prof)) < 0.5
+
+
+def test_harmonic_profile_is_nan_above_the_grid():
+    spec = spectrum(tone(900.0, 1.0))
+    cents = np.full(spec.n_frames, 1200 * np.log2(900.0 / 10.0), np.float32)
+    prof = vocal.harmonic_profile(spec, cents)
+    # 900 Hz x 9 = 8.1 kHz lies above the 7.6 kHz grid: harmonics 9 and 10 are NaN.
+    assert np.isnan(prof[:, 8:]).all() and np.isfinite(prof[:, :8]).all()
+
+
+def _flux_of(y):
+    spec = spectrum(y)
+    cents, strength = vocal.predominant_pitch(spec)
+    on = strength > vocal.VOICING_THRESHOLD
+    return vocal.timbre_flux(vocal.harmonic_profile(spec, cents), cents, on)
+
+
+def test_timbre_flux_sees_vowels_change_on_one_note_not_a_steady_instrument():
+    """One held note whose harmonics' levels change every 0.25 s (vowels on one pitch)
+    against the same note with a fixed envelope and a 50-cent vibrato (a violin)."""
+    rng = np.random.default_rng(0)
+    vowels = 10 ** (rng.uniform(-1, 1, size=(16, 10)))      # +-20 dB per harmonic
+    sung = _flux_of(_harmonic(220.0, vowels, 4.0))
+    bowed = _flux_of(_harmonic(220.0, vowels[0], 4.0, vibrato_cents=50))
+    # The changes are sharp, so only frames whose partners lie across a vowel change see
+    # them; the minimum over lags keeps a steady profile near 0 dB.
+    assert np.nanmedian(bowed) < 1.0
+    changed = np.nanmean(sung > vocal.TIMBRE_CHANGE_DB)
+    assert changed > 0.3 and np.nanmean(bowed > vocal.TIMBRE_CHANGE_DB) < 0.02
+
+
+def test_timbre_flux_needs_a_steady_partner():
+    # A glide of 12 semitones per second never holds a pitch for 128 ms: no partner, NaN.
+    t = np.arange(int(2.0 * SR)) / SR
+    phase = 2 * np.pi * np.cumsum(200 * 2 ** t) / SR
+    y = (0.3 * sum(np.sin(h * phase) / h for h in range(1, 9))).astype(np.float32)
+    flux = _flux_of(y)
+    assert np.isnan(flux).mean() > 0.95
+    # Segment statistics: the steady-pair share is 0 and the change share falls back to 0.
+    d = extract_features(np.concatenate([y, y, y]), SR).as_dict()
+    assert d["vocal.steady_pair_frac:mean"] < 0.05
+    assert d["vocal.timbre_change_frac:mean"] < 0.05
