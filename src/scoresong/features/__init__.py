@@ -45,9 +45,9 @@ __all__ = ["extract_features", "Features", "segment_stream", "feature_names",
 #: 4: ``vocal.contour_len_mean`` measures contour runs within each segment, so it no longer
 #: depends on where the 61.44 s chunks of a long file fall.
 #: (5 and 6 were candidates, never shipped: models/schema5.ab.md, models/schema6.ab.md.)
-#: 9: the vocal family's timbre flux (``vocal.timbre_flux``): how the harmonics' levels of a
-#: held pitch move within a syllable's time (models/schema9.ab.md).
-FEATURE_SCHEMA_VERSION = 9
+#: (9, the vocal family's timbre flux, was a candidate too, never shipped: models/schema9.ab.md;
+#: its code is in the history, commit e7b75b7.)
+FEATURE_SCHEMA_VERSION = 4
 #: Frames per segment: 320 frames x 16 ms = 5.12 s.
 SEGMENT_FRAMES = 320
 #: Segments per processing chunk (61.44 s) and context frames on each side (1.024 s).

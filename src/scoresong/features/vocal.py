@@ -41,18 +41,6 @@ SYLLABLE_BAND = (2.0, 8.0)
 #: Half-extent (cents) a vibrato frame must have: below is a steady tone, above a glide or a
 #: pitch error (sung vibrato measures 30-100; Prame 1997).
 VIBRATO_EXTENT = (15.0, 150.0)
-#: Harmonics of the predominant f0 whose levels make the timbre profile
-#: (:func:`harmonic_profile`); 10 harmonics of a 300 Hz voice reach 3 kHz, the second and
-#: third formants.
-TIMBRE_HARMONICS = 10
-#: Lags (frames) at which a frame's profile is compared with an earlier one on the same
-#: note: 8-14 frames = 128-224 ms, one sung syllable (3-6 syllables per second at pop rates).
-TIMBRE_LAGS = tuple(range(8, 15))
-#: Two frames count as the same pitch when their f0 differs by less than this (cents).
-TIMBRE_STEADY_CENTS = 50.0
-#: A frame's timbre changes (a new vowel) when its profile moves by more than this (dB,
-#: mean over harmonics) from every earlier frame it is compared with.
-TIMBRE_CHANGE_DB = 4.0
 
 
 def note_plateaus(cents: np.ndarray, in_contour: np.ndarray, *, frame_rate: float
@@ -341,100 +329,6 @@ def vocal_variance(mfcc: np.ndarray, *, width: int = 11, coefficients: slice = s
     return moving_variance(mfcc[:, coefficients], width).sum(axis=1)
 
 
-def harmonic_profile(spec: Spectrum, cents: np.ndarray, *,
-                     n_harmonics: int = TIMBRE_HARMONICS) -> np.ndarray:
-    """Level of each harmonic of the predominant f0, relative to the frame's mean (dB).
-
-    Harmonic ``h`` of a frame is read on the log-frequency grid at ``f0 * h``, as the
-    largest magnitude within one grid bin (20 cents) either side. Subtracting the frame's
-    mean over its harmonics removes the level, so what remains is the shape of the
-    spectral envelope sampled at the harmonics: for a voice, its vowel's formants; for an
-    instrument, its (nearly fixed) body resonances.
-
-    Parameters
-    ----------
-    spec : Spectrum
-    cents : np.ndarray [shape=(t,)]
-        Predominant f0 from :func:`predominant_pitch` (cents re 10 Hz).
-    n_harmonics : int
-        Harmonics read.
-
-    Returns
-    -------
-    np.ndarray [shape=(t, n_harmonics), dtype=float32]
-        NaN where a harmonic lies above the top of the grid.
-
-    Examples
-    --------
-    A harmonic tone whose odd harmonics are 12 dB above its even ones gives a profile
-    that alternates by about 12 dB.
-    """
-    freqs = spec.logfreq_freqs
-    k = freqs.size
-    mag = spec.logfreq
-    t = mag.shape[0]
-    base = (np.asarray(cents, np.float64) - 1200 * np.log2(freqs[0] / 10.0)) / CENTS_PER_BIN
-    offs = 1200 * np.log2(np.arange(1, n_harmonics + 1)) / CENTS_PER_BIN
-    pos = np.rint(base[:, None] + offs[None, :]).astype(np.int64)  # (t, H)
-    valid = (pos >= 1) & (pos <= k - 2)
-    pos = np.clip(pos, 1, k - 2)
-    rows = np.arange(t)[:, None]
-    peak = np.maximum(np.maximum(mag[rows, pos - 1], mag[rows, pos]), mag[rows, pos + 1])
-    db = 20.0 * np.log10(peak + 1e-6)
-    db = np.where(valid, db, np.nan)
-    n = valid.sum(axis=1, keepdims=True)
-    mean = np.where(valid, db, 0.0).sum(axis=1, keepdims=True) / np.maximum(n, 1)
-    return (db - mean).astype(np.float32)
-
-
-def timbre_flux(profile: np.ndarray, cents: np.ndarray, in_contour: np.ndarray, *,
-                lags: tuple[int, ...] = TIMBRE_LAGS,
-                steady_cents: float = TIMBRE_STEADY_CENTS) -> np.ndarray:
-    """How far a held pitch's timbre moves within a syllable's time: words on one note.
-
-    Each frame of a contour is compared with the frames ``lags`` earlier that lie on the
-    same contour within ``steady_cents`` of its pitch; the flux is the smallest, over those
-    frames, of the mean absolute change of the :func:`harmonic_profile` (dB). A voice
-    singing words changes vowel on the same note (the formants move across fixed
-    harmonics); a violin, a flute or a synth lead keeps its body's envelope, so its
-    harmonics' levels stay put, vibrato or not.
-
-    Parameters
-    ----------
-    profile : np.ndarray [shape=(t, n_harmonics)]
-    cents : np.ndarray [shape=(t,)]
-    in_contour : np.ndarray [shape=(t,), dtype=bool]
-    lags : tuple of int
-        Frame lags compared.
-    steady_cents : float
-        Largest pitch difference between compared frames.
-
-    Returns
-    -------
-    np.ndarray [shape=(t,), dtype=float32]
-        NaN where the frame has no steady partner at any lag.
-    """
-    t = profile.shape[0]
-    out = np.full(t, np.inf, np.float32)
-    # Contour ids: a run of contour frames shares one id.
-    starts = in_contour & ~np.concatenate([[False], in_contour[:-1]])
-    cid = np.cumsum(starts)
-    for lag in lags:  # loop over lags, never over frames
-        if lag >= t:
-            break
-        a, b = profile[lag:], profile[:-lag]
-        same = (in_contour[lag:] & in_contour[:-lag] & (cid[lag:] == cid[:-lag])
-                & (np.abs(cents[lag:] - cents[:-lag]) < steady_cents))
-        d = np.abs(a - b)
-        ok = np.isfinite(d)
-        n = ok.sum(axis=1)
-        flux = np.where(ok, d, 0.0).sum(axis=1) / np.maximum(n, 1)
-        flux = np.where(same & (n > 0), flux, np.inf)
-        out[lag:] = np.minimum(out[lag:], flux)
-    out[~np.isfinite(out)] = np.nan
-    return out
-
-
 def frame_features(spec: Spectrum, shared: dict, *, pitch_only: bool = False
                    ) -> dict[str, np.ndarray]:
     """Frame-level vocal quantities (see module docstring); ``shared`` holds the MFCCs.
@@ -482,7 +376,6 @@ def frame_features(spec: Spectrum, shared: dict, *, pitch_only: bool = False
         out["fluct_vibrato_share"] = fl_share
         out["fluct_vibrato_best"] = fl_best
         out["vocal_variance"] = vocal_variance(shared["mfcc"])
-        out["timbre_flux"] = timbre_flux(harmonic_profile(spec, cents), cents, in_contour)
     return out
 
 
@@ -548,19 +441,7 @@ def _fluct_and_variance(frames: dict[str, np.ndarray], idx: np.ndarray) -> dict[
         "fluct_vibrato_best_mean": frames["fluct_vibrato_best"][idx].mean(axis=1),
         "vocal_variance_mean": frames["vocal_variance"][idx].mean(axis=1),
         "vocal_variance_std": frames["vocal_variance"][idx].std(axis=1),
-        # Words on a held note: the timbre of steady-pitch stretches (see timbre_flux).
-        "timbre_flux_mean": seg_nanmean(frames["timbre_flux"], idx),
-        "timbre_change_frac": _timbre_change_frac(frames["timbre_flux"][idx]),
-        "steady_pair_frac": np.isfinite(frames["timbre_flux"][idx]).mean(axis=1).astype(np.float32),
     }
-
-
-def _timbre_change_frac(flux: np.ndarray) -> np.ndarray:
-    """Share of a segment's steady-pitch frames whose timbre moves by more than
-    :data:`TIMBRE_CHANGE_DB` (0 where there are none)."""
-    ok = np.isfinite(flux)
-    moved = ok & (np.nan_to_num(flux) > TIMBRE_CHANGE_DB)
-    return (moved.sum(axis=1) / np.maximum(ok.sum(axis=1), 1)).astype(np.float32)
 
 
 #: The vocal family's cheaper half as a family of its own, for a second view of the
