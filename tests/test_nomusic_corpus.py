@@ -194,3 +194,34 @@ def test_plan_with_sound_cells_keeps_effects_apart_from_their_music_cell():
 def test_build_corpus_refuses_an_unknown_sound_cells_rule(tmp_path):
     with pytest.raises(ValueError, match="sound_cells"):
         nm.build_corpus(tmp_path, sound_cells="voice")
+
+
+def test_pitch_screen_takes_the_pinned_profiles_whatever_this_machine_measures(tmp_path, monkeypatch):
+    """The screen's music / tonal calls come from corpus/nomusic_screen.json, not from this
+    CPU's pYIN: with numpy's AVX-512 loops off, freedroidrpg's Item_Drop_Sound_2 measured a
+    0.19-s note (tonal) instead of 0.12 s, and the plan's draws changed for 880 of the 1,350
+    units. A file of another size (another package version) is measured as before."""
+    import json
+
+    import corpus.numba_cache
+
+    pinned = json.loads(nm.PINNED_SCREEN.read_text())
+    rel = "pkgs/freedroidrpg-data/usr/share/freedroidrpg/data/sound/effects/item_sounds/Item_Drop_Sound_2.ogg"
+    size = int(pinned[rel]["key"].split(":")[1])
+    other = "pkgs/x/new.ogg"
+    for r, n in ((rel, size), (other, 1000)):
+        (tmp_path / r).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / r).write_bytes(b"\0" * n)   # only the size is read
+    # A cache written on another machine, and a pYIN that hears the other CPU's note.
+    stale = dict(pinned[rel], notes=[[83.04, 0.186]])
+    (tmp_path / "gen" / "nomusic").mkdir(parents=True)
+    (tmp_path / "gen" / "nomusic" / "screen.json").write_text(json.dumps({rel: stale}))
+    measured = []
+    monkeypatch.setattr(nm, "pitch_profile", lambda path: measured.append(path) or
+                        dict(dur=0.187, hshare=0.939, notes=[(83.04, 0.186)], active_s=0.1, level_sd=2.0))
+    monkeypatch.setattr(corpus.numba_cache, "warm_librosa_cache", lambda **kw: None)
+    prof = nm.screen(tmp_path, [rel, other], jobs=1)
+    assert measured == [str(tmp_path / other)]
+    assert prof[rel] == pinned[rel]
+    assert nm.classify(prof[rel]) == (None, False, False)
+    assert nm.classify(prof[other])[1] is True
