@@ -162,14 +162,15 @@ def classify(p: dict) -> tuple[str | None, bool, bool]:
     return why, tonal, steady
 
 
-#: The pitch screen's profiles of the training packages' effect and ambience files, as
-#: measured for the corpus of 2026-12-07 (its gen/nomusic/screen.json), keyed as that cache
-#: is. :func:`screen` takes a file's profile from here whenever the key (screen version and
-#: file size) matches, so that every machine makes the same music / tonal / steady calls:
-#: pYIN's note tracking is not bit-exact across CPUs (numpy's AVX-512 and AVX2 loops differ
-#: in the last bits), and one flipped tonal flag changes the plan's random draws for every
-#: later clip (with numpy's AVX-512 loops off, freedroidrpg's Item_Drop_Sound_2 holds a
-#: 0.19-s note instead of 0.12 s, turns tonal, and 880 of the 1,350 units change).
+#: The pitch screen's profiles of the training packages' effect and ambience files, keyed
+#: as gen/nomusic/screen.json is: the calls of the build the shipped model 2026.12.06.10
+#: trained on. :func:`screen` takes a file's profile from here whenever the key (screen
+#: version and file size) matches, so that every machine makes the same music / tonal /
+#: steady calls: pYIN's note tracking is not bit-exact across CPUs (numpy's AVX-512 and AVX2
+#: loops differ in the last bits), and one flipped tonal flag changes the plan's random draws
+#: for every later clip. With numpy's AVX-512 loops on, freedroidrpg's Item_Drop_Sound_2
+#: holds a 0.12-s note instead of the pinned 0.19 s and is not tonal, and 880 of the 1,350
+#: units change (three other profiles move in their last digits without changing a call).
 PINNED_SCREEN = Path(__file__).with_name("nomusic_screen.json")
 
 

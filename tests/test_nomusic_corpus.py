@@ -198,9 +198,10 @@ def test_build_corpus_refuses_an_unknown_sound_cells_rule(tmp_path):
 
 def test_pitch_screen_takes_the_pinned_profiles_whatever_this_machine_measures(tmp_path, monkeypatch):
     """The screen's music / tonal calls come from corpus/nomusic_screen.json, not from this
-    CPU's pYIN: with numpy's AVX-512 loops off, freedroidrpg's Item_Drop_Sound_2 measured a
-    0.19-s note (tonal) instead of 0.12 s, and the plan's draws changed for 880 of the 1,350
-    units. A file of another size (another package version) is measured as before."""
+    CPU's pYIN: with numpy's AVX-512 loops, freedroidrpg's Item_Drop_Sound_2 measures a
+    0.12-s note (not tonal) instead of the pinned 0.19 s (tonal), and the plan's draws
+    change for 880 of the 1,350 units. A file of another size (another package version) is
+    measured as before."""
     import json
 
     import corpus.numba_cache
@@ -213,15 +214,15 @@ def test_pitch_screen_takes_the_pinned_profiles_whatever_this_machine_measures(t
         (tmp_path / r).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / r).write_bytes(b"\0" * n)   # only the size is read
     # A cache written on another machine, and a pYIN that hears the other CPU's note.
-    stale = dict(pinned[rel], notes=[[83.04, 0.186]])
+    stale = dict(pinned[rel], notes=[[83.19, 0.116]])
     (tmp_path / "gen" / "nomusic").mkdir(parents=True)
     (tmp_path / "gen" / "nomusic" / "screen.json").write_text(json.dumps({rel: stale}))
     measured = []
     monkeypatch.setattr(nm, "pitch_profile", lambda path: measured.append(path) or
-                        dict(dur=0.187, hshare=0.939, notes=[(83.04, 0.186)], active_s=0.1, level_sd=2.0))
+                        dict(dur=0.187, hshare=0.939, notes=[(83.19, 0.116)], active_s=0.1, level_sd=2.0))
     monkeypatch.setattr(corpus.numba_cache, "warm_librosa_cache", lambda **kw: None)
     prof = nm.screen(tmp_path, [rel, other], jobs=1)
     assert measured == [str(tmp_path / other)]
     assert prof[rel] == pinned[rel]
-    assert nm.classify(prof[rel]) == (None, False, False)
-    assert nm.classify(prof[other])[1] is True
+    assert nm.classify(prof[rel]) == (None, True, False)      # the pinned call: tonal
+    assert nm.classify(prof[other])[1] is False               # this machine's call: not tonal
