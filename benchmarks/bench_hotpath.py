@@ -139,10 +139,16 @@ def main(argv=None) -> int:
     ap.add_argument("--long-minutes", type=float, default=120.0,
                     help="length of the long file for the memory check (0 to skip)")
     ap.add_argument("--no-naive", action="store_true")
-    ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--out", type=Path, default=HERE / "results",
+                    help="folder for hotpath-TAG.md and hotpath-TAG.json (default: benchmarks/results)")
+    ap.add_argument("--tag", default=None,
+                    help="name of this run's results (default: the file's stem, or 'quick'), so that "
+                         "runs compared back to back do not overwrite each other")
     ap.add_argument("--load-max", type=float, default=None, metavar="L",
                     help="wait (up to 10 minutes) until the 1-minute load average is below L")
     a = ap.parse_args(argv)
+    if a.out.suffix.lower() in (".md", ".json"):
+        ap.error(f"--out is a folder (results go to {a.out}/hotpath-TAG.md and .json), not a file: {a.out}")
 
     import soxr
 
@@ -271,7 +277,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     a.out.mkdir(parents=True, exist_ok=True)
-    tag = "quick" if a.quick else path.stem
+    tag = a.tag or ("quick" if a.quick else path.stem)
     (a.out / f"hotpath-{tag}.md").write_text(text)
     (a.out / f"hotpath-{tag}.json").write_text(json.dumps(
         {"file": path.name, "duration_s": dur, "machine": machine(), "load_average": loads,

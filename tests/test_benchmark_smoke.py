@@ -12,14 +12,24 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_quick_benchmark_runs(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_hotpath.py"), "--quick",
-                        "--no-naive", "--long-minutes", "1", "--out", str(tmp_path)],
+                        "--no-naive", "--long-minutes", "1", "--out", str(tmp_path), "--tag", "smoke"],
                        capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    res = json.loads((tmp_path / "hotpath-quick.json").read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hotpath-smoke.json", "hotpath-smoke.md"]
+    res = json.loads((tmp_path / "hotpath-smoke.json").read_text())
     for stage in ("decode", "resample", "stft", "floor", "end to end: scoresong.predict"):
         assert res["seconds"][stage] > 0
     assert all(v > 0 for v in res["peak_rss_mb"].values())
-    assert "| end to end / floor" in (tmp_path / "hotpath-quick.md").read_text()
+    assert "| end to end / floor" in (tmp_path / "hotpath-smoke.md").read_text()
+
+
+def test_hotpath_benchmark_refuses_a_file_name_as_its_output_folder(tmp_path):
+    """``--out run1.json`` used to become a folder holding hotpath-<file>.json: refused now."""
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_hotpath.py"), "--quick",
+                        "--out", str(tmp_path / "run1.json")], capture_output=True, text=True, cwd=ROOT,
+                       timeout=60)
+    assert r.returncode == 2 and "--out is a folder" in r.stderr
+    assert not (tmp_path / "run1.json").exists()
 
 
 def test_quick_batch_benchmark_interrupts_and_resumes(tmp_path):
