@@ -174,14 +174,14 @@ def classify(p: dict) -> tuple[str | None, bool, bool]:
 PINNED_SCREEN = Path(__file__).with_name("nomusic_screen.json")
 
 
-def screen(out: Path, rels: list[str], jobs: int, pinned: Path | None = PINNED_SCREEN) -> dict[str, dict]:
+def screen(out: Path, rels: list[str], jobs: int) -> dict[str, dict]:
     """Pitch profiles of ``rels`` (relative to ``out``), cached in gen/nomusic/screen.json;
-    a profile in ``pinned`` (:data:`PINNED_SCREEN`) with a matching key wins over the cache
-    and is never recomputed."""
+    a profile in :data:`PINNED_SCREEN` with a matching key wins over the cache and is never
+    recomputed."""
     cache_path = out / "gen" / "nomusic" / "screen.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     key = {r: f"{SCREEN_VERSION}:{(out / r).stat().st_size}" for r in rels}
-    fixed = json.loads(pinned.read_text()) if pinned is not None and pinned.exists() else {}
+    fixed = json.loads(PINNED_SCREEN.read_text())
     cache.update({r: fixed[r] for r in rels if fixed.get(r, {}).get("key") == key[r]})
     todo = [r for r in rels if cache.get(r, {}).get("key") != key[r]]
     if todo:
