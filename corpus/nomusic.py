@@ -181,7 +181,7 @@ def screen(out: Path, rels: list[str], jobs: int) -> dict[str, dict]:
     cache_path = out / "gen" / "nomusic" / "screen.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     key = {r: f"{SCREEN_VERSION}:{(out / r).stat().st_size}" for r in rels}
-    fixed = json.loads(PINNED_SCREEN.read_text())
+    fixed = json.loads(PINNED_SCREEN.read_text()) if PINNED_SCREEN.exists() else {}
     cache.update({r: fixed[r] for r in rels if fixed.get(r, {}).get("key") == key[r]})
     todo = [r for r in rels if cache.get(r, {}).get("key") != key[r]]
     if todo:
