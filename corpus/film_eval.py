@@ -2,7 +2,7 @@
 alone, effects alone and dialogue over score, joined by silent gaps and crossfades.
 
     python -m corpus.film_eval CORPUS_DIR [--external EXT_DIR EXT_NOMUSIC_DIR] [--n 12] \\
-        [--items 12] [--out models/film.report]
+        [--items 12] [--breakdown] [--out models/film.report]
 
 Each reel strings ``--items`` stretches together. A stretch is one of five *parts*, drawn
 with film-like weights (``WEIGHTS``) and never the same part twice in a row:
@@ -24,6 +24,18 @@ at its middle), as in :mod:`corpus.timeline_eval`, whose metrics are reused:
   everything else (no_music and silence);
 - **3-class frame accuracy**: score / song / no_music / silence must all match;
 - **boundary F** (±3 s) of label changes (``mir_eval.segment.detection``).
+
+Beside them, the same two figures against a **level-defined silence reference**
+(:func:`level_reference`): the reel's reference labels every sample of a clip with the
+clip's part, so the quiet padding at a speech or effect clip's edges counts as no_music, and
+the gap between two no_music stretches counts as silence. The timeline does the opposite
+on purpose (silence is audio below -60 dB for at least ``min_silence`` s; quiet between two
+no_music stretches is part of them, by the label policy: see
+:func:`scoresong.segmentation.timeline`). The second reference applies that definition to
+the reel's own samples, so the two figures together say how much of a shortfall is that
+convention and how much is hearing. The clip-based figures stay the headline.
+``--breakdown`` adds which reference changes are missed and which detected ones match none,
+by the labels on either side (:func:`boundary_breakdown`).
 
 Two sets, reported separately:
 
@@ -53,7 +65,7 @@ import soundfile as sf
 
 from corpus import excerpt_span
 
-from .timeline_eval import GRID, SR, _merge, boundaries, boundary_hits, labels_on_grid
+from .timeline_eval import GRID, SR, TOL, _merge, boundaries, boundary_hits, labels_on_grid
 
 #: Share of each part among a reel's stretches (a film is mostly dialogue, effects and score).
 WEIGHTS = {"score": 0.25, "dialogue_score": 0.2, "dialogue": 0.2, "effects": 0.2, "song": 0.15}
@@ -148,15 +160,93 @@ def _parts_on_grid(ref_parts, duration):
     return out
 
 
-def score_reel(ref, est, duration) -> dict:
+#: Level (dB re full scale, RMS over a grid cell) below which a cell is quiet, and the
+#: shortest quiet run that counts as silence: the timeline's own definition
+#: (``features.SILENT_SEGMENT_DB`` and ``timeline(min_silence=1.0)``).
+QUIET_DB = -60.0
+MIN_SILENCE_S = 1.0
+
+
+def _runs(g: np.ndarray) -> list[tuple[float, float, str]]:
+    """Grid labels -> intervals (start, end, label) of equal neighbours."""
+    if g.size == 0:
+        return []
+    cut = np.flatnonzero(g[1:] != g[:-1]) + 1
+    a = np.concatenate([[0], cut])
+    b = np.concatenate([cut, [g.size]])
+    return [(i * GRID, j * GRID, str(g[i])) for i, j in zip(a, b)]
+
+
+def level_reference(ref, sig: np.ndarray, *, sr: int = SR, quiet_db: float = QUIET_DB,
+                    min_silence: float = MIN_SILENCE_S) -> list[tuple[float, float, str]]:
+    """The reel's reference with silence defined by level, as the timeline defines it.
+
+    Every run of at least ``min_silence`` s of 0.1-s grid cells whose RMS is below
+    ``quiet_db`` dBFS becomes ``silence``, except a run with no_music on both sides (in the
+    clip-based reference, just outside the run): that one becomes ``no_music`` (quiet between
+    dialogue and effects is part of them, by the label policy). A run at the reel's start or
+    end stays silence. Everything else keeps the clip-based label.
+
+    Returns
+    -------
+    list of (start, end, label) on the 0.1-s grid, contiguous from 0.
+    """
+    duration = sig.size / sr
+    g = labels_on_grid(ref, duration).astype(object)
+    hop = int(round(GRID * sr))
+    n = g.size
+    x = np.zeros(n * hop, np.float64)
+    x[: min(sig.size, x.size)] = sig[: x.size]
+    rms_db = 10 * np.log10(np.mean(x.reshape(n, hop) ** 2, axis=1) + 1e-20)
+    quiet = np.concatenate([[False], rms_db < quiet_db, [False]])
+    d = np.diff(quiet.astype(np.int8))
+    out = g.copy()
+    for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
+        if (b - a) * GRID < min_silence - 1e-9:
+            continue
+        inner = a > 0 and b < n and g[a - 1] == "no_music" and g[b] == "no_music"
+        out[a:b] = "no_music" if inner else "silence"
+    return _runs(out)
+
+
+def score_reel(ref, est, duration, sig: np.ndarray | None = None) -> dict:
+    """Frame and boundary figures of one reel; with ``sig`` (the reel's samples at ``SR``)
+    also against :func:`level_reference` (keys ending in ``_level``)."""
     g_ref, g_est = labels_on_grid(ref, duration), labels_on_grid(est, duration)
     m_ref, m_est = np.isin(g_ref, MUSIC), np.isin(g_est, MUSIC)
     hits = boundary_hits(ref, est)
     confusion = Counter(zip(g_ref.tolist(), g_est.tolist()))
-    return {"frames": int(g_ref.size), "correct": int((g_ref == g_est).sum()),
-            "presence_correct": int((m_ref == m_est).sum()),
-            "ref_boundaries": len(boundaries(_merge(ref))), "est_boundaries": len(boundaries(_merge(est))),
-            "hits": hits, "confusion": {f"{a}->{b}": int(c) for (a, b), c in confusion.items()}}
+    out = {"frames": int(g_ref.size), "correct": int((g_ref == g_est).sum()),
+           "presence_correct": int((m_ref == m_est).sum()),
+           "ref_boundaries": len(boundaries(_merge(ref))), "est_boundaries": len(boundaries(_merge(est))),
+           "hits": hits, "confusion": {f"{a}->{b}": int(c) for (a, b), c in confusion.items()}}
+    if sig is not None:
+        lref = level_reference(ref, sig)
+        g_lev = labels_on_grid(lref, duration)
+        out.update(correct_level=int((g_lev == g_est).sum()), hits_level=boundary_hits(lref, est),
+                   ref_boundaries_level=len(boundaries(_merge(lref))))
+    return out
+
+
+def boundary_breakdown(ref, est, *, tol: float = TOL) -> dict[str, Counter]:
+    """Which reference label changes are matched (``hit``) or not (``missed``), and which
+    detected changes match none (``false``), keyed ``"before->after"``; the one-to-one
+    matching within ``±tol`` s that the boundary F uses."""
+    import mir_eval
+
+    ref, est = _merge(ref), _merge(est)
+    rb = [(ref[k][0], f"{ref[k - 1][2]}->{ref[k][2]}") for k in range(1, len(ref))]
+    eb = [(est[k][0], f"{est[k - 1][2]}->{est[k][2]}") for k in range(1, len(est))]
+    pairs = mir_eval.util.match_events(np.array([t for t, _ in rb]), np.array([t for t, _ in eb]), tol) \
+        if rb and eb else []
+    mr, me = {i for i, _ in pairs}, {j for _, j in pairs}
+    out = {"hit": Counter(), "missed": Counter(), "false": Counter()}
+    for i, (_, key) in enumerate(rb):
+        out["hit" if i in mr else "missed"][key] += 1
+    for j, (_, key) in enumerate(eb):
+        if j not in me:
+            out["false"][key] += 1
+    return out
 
 
 def summarise(results: list[dict]) -> dict:
@@ -168,13 +258,21 @@ def summarise(results: list[dict]) -> dict:
     conf = Counter()
     for r in results:
         conf.update(r["confusion"])
-    return {"reels": len(results), "frames": f,
-            "music_presence_accuracy": sum(r["presence_correct"] for r in results) / f,
-            "frame_accuracy_3class": sum(r["correct"] for r in results) / f,
-            "boundary_precision": p, "boundary_recall": rc,
-            "boundary_f": 2 * p * rc / (p + rc) if p + rc else 0.0,
-            "ref_boundaries": nr, "est_boundaries": ne,
-            "confusion_share": {k: v / f for k, v in sorted(conf.items(), key=lambda kv: -kv[1])}}
+    out = {"reels": len(results), "frames": f,
+           "music_presence_accuracy": sum(r["presence_correct"] for r in results) / f,
+           "frame_accuracy_3class": sum(r["correct"] for r in results) / f,
+           "boundary_precision": p, "boundary_recall": rc,
+           "boundary_f": 2 * p * rc / (p + rc) if p + rc else 0.0,
+           "ref_boundaries": nr, "est_boundaries": ne,
+           "confusion_share": {k: v / f for k, v in sorted(conf.items(), key=lambda kv: -kv[1])}}
+    if results and all("correct_level" in r for r in results):
+        hl = sum(r["hits_level"] for r in results)
+        nl = sum(r["ref_boundaries_level"] for r in results)
+        pl, rl = (hl / ne if ne else 0.0), (hl / nl if nl else 0.0)
+        out.update(frame_accuracy_3class_level=sum(r["correct_level"] for r in results) / f,
+                   boundary_precision_level=pl, boundary_recall_level=rl,
+                   boundary_f_level=2 * pl * rl / (pl + rl) if pl + rl else 0.0, ref_boundaries_level=nl)
+    return out
 
 
 def per_part(records) -> dict:
@@ -194,12 +292,14 @@ def per_part(records) -> dict:
 
 
 def evaluate_set(name: str, rows: list[dict], *, n: int, items: int, seed: int, model, tmp: Path,
-                 plot: Path | None = None, align: str = "centred", refine: str = "sides") -> dict:
+                 plot: Path | None = None, align: str = "centred", refine: str = "sides",
+                 breakdown: bool = False) -> dict:
     import scoresong
 
     pool = pools(rows)
     rng = np.random.default_rng(seed)
     results, records, secs, audio_s, counts = [], [], 0.0, 0.0, Counter()
+    tally = {"hit": Counter(), "missed": Counter(), "false": Counter()}
     for k in range(n):
         sig, ref, spans = build_reel(pool, rng, items)
         counts.update(p for *_, p in spans)
@@ -211,13 +311,18 @@ def evaluate_set(name: str, rows: list[dict], *, n: int, items: int, seed: int, 
         secs += time.perf_counter() - t0
         audio_s += d
         est = [(s.start, s.end, s.label) for s in tl.segments]
-        results.append(score_reel(ref, est, d))
+        results.append(score_reel(ref, est, d, sig))
+        if breakdown:
+            for k2, c in boundary_breakdown(ref, est).items():
+                tally[k2].update(c)
         records.append((labels_on_grid(ref, d), labels_on_grid(est, d), _parts_on_grid(spans, d)))
         if k == 0 and plot is not None:
             tl.plot(plot, marks=boundaries(ref), title=f"{name} reel 0: shaded = detected, dotted = reference")
     out = summarise(results)
     out.update(per_part=per_part(records), stretches=dict(counts), audio_minutes=round(audio_s / 60, 1),
                seconds=round(secs, 1))
+    if breakdown:
+        out["boundary_breakdown"] = {k: dict(v.most_common()) for k, v in tally.items()}
     return out
 
 
@@ -228,7 +333,14 @@ def markdown(r: dict) -> str:
              "1.5-4 s silent gaps or 1-2 s crossfades; see `corpus/film_eval.py`. Default timeline "
              "settings (window placement " + r.get("align", "centred") + ", change refinement "
              + r.get("refine", "none") + "), nothing tuned on these reels. Model "
-             + r["model_version"] + ".", ""]
+             + r["model_version"] + ".", "",
+             "*Level-defined silence reference*: the reels' reference labels each clip whole, so a "
+             "speech or effect clip's quiet padding counts as no_music and a gap between two no_music "
+             "stretches as silence; the timeline calls audio below -60 dBFS for 1 s or more silence, "
+             "except between two no_music stretches (the label policy). The second reference applies "
+             "that definition to the reels' samples (`film_eval.level_reference`): the difference "
+             "between the two figures is that convention, not hearing. The clip-based figures are "
+             "the headline.", ""]
     for name, s in r["sets"].items():
         kind = ("the training corpus's cells 3-4: the model trained on clips of every cell, so this "
                 "measures the segmentation on familiar material" if name == "corpus-test" else
@@ -242,6 +354,9 @@ def markdown(r: dict) -> str:
                   f"| boundary precision / recall (±3 s) | {s['boundary_precision']:.3f} / {s['boundary_recall']:.3f} |",
                   f"| **boundary F (±3 s)** | **{s['boundary_f']:.3f}** |",
                   f"| reference / detected boundaries | {s['ref_boundaries']} / {s['est_boundaries']} |",
+                  *([f"| 3-class frame accuracy / boundary F, level-defined silence reference (see below) | "
+                     f"{s['frame_accuracy_3class_level']:.3f} / {s['boundary_f_level']:.3f} |"]
+                    if "boundary_f_level" in s else []),
                   f"| processing time | {s['seconds']} s |", "",
                   "Inside each kind of stretch (silent gaps excluded):", "",
                   "| stretch | minutes | 3-class acc. | music-presence acc. |", "|---|---:|---:|---:|"]
@@ -251,6 +366,17 @@ def markdown(r: dict) -> str:
                   "| reference -> detected | share |", "|---|---:|"]
         lines += [f"| {k} | {v:.3f} |" for k, v in list(s["confusion_share"].items())[:10] if "->" in k]
         lines.append("")
+        if "boundary_breakdown" in s:
+            bd = s["boundary_breakdown"]
+            keys = sorted(set(bd["hit"]) | set(bd["missed"]),
+                          key=lambda k: (-bd["missed"].get(k, 0), -bd["hit"].get(k, 0), k))
+            lines += ["Reference label changes by the labels on either side, matched within ±3 s or missed; "
+                      "and detected changes that match none:", "",
+                      "| reference change | matched | missed |", "|---|---:|---:|"]
+            lines += [f"| {k} | {bd['hit'].get(k, 0)} | {bd['missed'].get(k, 0)} |" for k in keys]
+            lines += ["", "| detected change matching none | count |", "|---|---:|"]
+            lines += [f"| {k} | {v} |" for k, v in bd["false"].items()]
+            lines.append("")
     return "\n".join(lines) + "\n"
 
 
@@ -277,6 +403,8 @@ def main(argv=None) -> int:
                     help="where each decision's window sits (scoresong.timeline's align)")
     ap.add_argument("--refine", default="sides", choices=REFINES,
                     help="how grid changes move before snapping (scoresong.timeline's refine)")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="add which reference changes are missed and which detected ones match none")
     ap.add_argument("--out", type=Path, default=Path("models/film.report"))
     a = ap.parse_args(argv)
     model = resolve_model(a.model)
@@ -292,8 +420,9 @@ def main(argv=None) -> int:
     for name, rows in sets.items():
         report["sets"][name] = evaluate_set(name, rows, n=a.n, items=a.items, seed=a.seed, model=model,
                                             tmp=tmp, plot=a.out.with_name(f"{a.out.name}.{name}.png"),
-                                            align=a.align, refine=a.refine)
-        print(name, {k: v for k, v in report["sets"][name].items() if k != "confusion_share"}, flush=True)
+                                            align=a.align, refine=a.refine, breakdown=a.breakdown)
+        print(name, {k: v for k, v in report["sets"][name].items()
+                     if k not in ("confusion_share", "boundary_breakdown")}, flush=True)
     a.out.with_name(a.out.name + ".json").write_text(json.dumps(report, indent=1))
     a.out.with_name(a.out.name + ".md").write_text(markdown(report))
     print(markdown(report))

@@ -60,3 +60,43 @@ def test_reels_hold_the_parts_they_say(tmp_path):
     perfect = fe.summarise([fe.score_reel(ref, ref, d)])
     assert perfect["frame_accuracy_3class"] == 1.0 and perfect["music_presence_accuracy"] == 1.0
     assert perfect["boundary_f"] == 1.0
+
+
+def test_level_reference_follows_the_timelines_silence_rule():
+    fe = _fe()
+    # 0-5 dialogue with 2 s of digital silence at its end; 5-7 gap; 7-12 effects; 12-14 gap;
+    # 14-20 score. Quiet runs: 3-7 (dialogue tail + gap, no_music on both sides -> no_music)
+    # and 12-14 (effects | score -> silence); a 0.5-s quiet cell run inside the score stays.
+    ref = [(0, 5, "no_music"), (5, 7, "silence"), (7, 12, "no_music"), (12, 14, "silence"), (14, 20, "score")]
+    t = np.arange(int(20 * SR)) / SR
+    sig = (0.1 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    for a, b in ((3, 7), (12, 14), (16, 16.5)):
+        sig[int(a * SR):int(b * SR)] = 0.0
+    sig[int(9 * SR):int(10.5 * SR)] *= 1e-4       # -80 dB re the tone: quiet, inside effects
+    lref = fe.level_reference(ref, sig)
+    assert [lab for *_, lab in lref] == ["no_music", "silence", "score"]
+    assert lref[1][:2] == pytest.approx((12.0, 14.0)) and lref[0][:2] == pytest.approx((0.0, 12.0))
+    # A quiet run at the very start stays silence even before no_music.
+    sig2 = sig.copy()
+    sig2[: int(1.5 * SR)] = 0.0
+    first = fe.level_reference(ref, sig2)[0]
+    assert first[2] == "silence" and first[:2] == pytest.approx((0.0, 1.5))
+    # score_reel reports both references; a timeline that follows the rule scores 1.0 on it.
+    r = fe.score_reel(ref, lref, 20.0, sig)
+    assert r["correct_level"] == r["frames"] and r["correct"] < r["frames"]
+    s = fe.summarise([r])
+    assert s["frame_accuracy_3class_level"] == 1.0 and s["boundary_f_level"] == 1.0
+    assert s["frame_accuracy_3class"] == pytest.approx(r["correct"] / r["frames"])
+
+
+def test_boundary_breakdown_counts_each_change_once():
+    fe = _fe()
+    ref = [(0, 10, "score"), (10, 12, "silence"), (12, 20, "no_music"), (20, 30, "song")]
+    est = [(0, 10.5, "score"), (10.5, 20.5, "no_music"), (20.5, 25, "score"), (25, 30, "song")]
+    bd = fe.boundary_breakdown(ref, est)
+    # 10.5 can match 10 or 12, one of them only (one to one); 20.5 matches 20;
+    # 25 (score->song) matches nothing.
+    assert sum(bd["hit"].values()) == 2 and bd["hit"]["no_music->song"] == 1
+    assert sum(bd["missed"].values()) == 1
+    assert set(bd["hit"]) | set(bd["missed"]) == {"score->silence", "silence->no_music", "no_music->song"}
+    assert bd["false"] == {"score->song": 1}
