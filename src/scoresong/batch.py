@@ -210,7 +210,7 @@ class _Writer:
 def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: bool = False,
               model=None, n_jobs: int = 1, backend: str | None = None, threshold: float | None = None,
               explain: bool = False, progress: bool | None = None, on_error=None,
-              stream: int | None = None, classes=None) -> BatchSummary:
+              stream: int | None = None, classes=None, view: str = "mix") -> BatchSummary:
     """Classify files and stream each result to ``output`` as soon as it is ready.
 
     Parameters
@@ -224,8 +224,9 @@ def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: b
         on standard output.
     resume : bool
         Skip paths already in ``output`` and append to it.
-    model, n_jobs, backend, threshold, explain, stream, classes
-        As for :func:`scoresong.predict_many`.
+    model, n_jobs, backend, threshold, explain, stream, classes, view
+        As for :func:`scoresong.predict_many`. (Like the threshold, the view is not written
+        to ``output``: resume a run with the settings it started with.)
     progress : bool, optional
         Progress bar on standard error (needs ``tqdm``); default: when it is a terminal.
     on_error : callable, optional
@@ -250,7 +251,7 @@ def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: b
         paths = todo
     writer = _Writer(output, fmt, resume)
     it = predict_many(paths, model=model, n_jobs=n_jobs, backend=backend, ordered=False,
-                      threshold=threshold, explain=explain, stream=stream, classes=classes)
+                      threshold=threshold, explain=explain, stream=stream, classes=classes, view=view)
     if progress is None:
         progress = sys.stderr.isatty()
     bar = None

@@ -23,7 +23,7 @@ import numpy as np
 
 from .audio import AudioError
 from .dataset import Item
-from .features import FEATURE_SCHEMA_VERSION, extract_features, feature_names
+from .features import FEATURE_SCHEMA_VERSION, check_view, extract_features, feature_names
 
 __all__ = ["extract_items", "Extraction", "file_digest", "schema_key"]
 
@@ -37,16 +37,24 @@ def file_digest(path) -> str:
     return h.hexdigest()
 
 
-def schema_key() -> str:
-    """Schema version plus a fingerprint of the feature names: a cache never serves vectors
-    of another feature set, even if someone forgets to bump the version."""
+def schema_key(view: str = "mix") -> str:
+    """Schema version plus a fingerprint of the feature names (and the view, when it is not
+    the mix): a cache never serves vectors of another feature set, even if someone forgets
+    to bump the version, nor the centre's values for the mix's."""
     names = "\n".join(feature_names()).encode()
-    return f"{FEATURE_SCHEMA_VERSION}-{hashlib.sha256(names).hexdigest()[:16]}"
+    key = f"{FEATURE_SCHEMA_VERSION}-{hashlib.sha256(names).hexdigest()[:16]}"
+    return key if check_view(view) == "mix" else f"{key}+{view}"
 
 
 def _features_of(digest: str, start: float, duration: float | None, schema: str, path: str) -> np.ndarray:
     # The cache key is (digest, start, duration, schema); ``path`` only says where to read.
     return extract_features(path, offset=start, duration=duration).values
+
+
+def _centre_features_of(digest: str, start: float, duration: float | None, schema: str, path: str
+                        ) -> np.ndarray:
+    # view="centre" (a function of its own: editing _features_of would void every mix cache).
+    return extract_features(path, offset=start, duration=duration, view="centre").values
 
 
 class _Digests:
@@ -125,8 +133,8 @@ class Extraction:
         return iter((self.X, self.ok, self.errors))
 
 
-def extract_items(items: list[Item], *, n_jobs: int = 1, cache_dir=None, progress: bool = True
-                  ) -> Extraction:
+def extract_items(items: list[Item], *, n_jobs: int = 1, cache_dir=None, progress: bool = True,
+                  view: str = "mix") -> Extraction:
     """Feature vectors of ``items``; failures are returned, never raised.
 
     Parameters
@@ -138,6 +146,9 @@ def extract_items(items: list[Item], *, n_jobs: int = 1, cache_dir=None, progres
         Feature cache folder (created if missing); ``None`` computes everything.
     progress : bool
         Show a progress bar on standard error (needs ``tqdm``).
+    view : {"mix", "centre"}
+        What the features hear of a stereo file (:func:`scoresong.extract_features`);
+        cached apart.
 
     Returns
     -------
@@ -150,9 +161,9 @@ def extract_items(items: list[Item], *, n_jobs: int = 1, cache_dir=None, progres
     if folder:
         folder.mkdir(parents=True, exist_ok=True)
     mem = Memory(str(folder) if folder else None, verbose=0)
-    cached = mem.cache(_features_of, ignore=["path"])
+    cached = mem.cache(_features_of if check_view(view) == "mix" else _centre_features_of, ignore=["path"])
     digests = _Digests(folder)
-    schema = schema_key()
+    schema = schema_key(view)
     keys = [digests(i.path) if folder else None for i in items]
     digests.save()
     it = Parallel(n_jobs=n_jobs, return_as="generator", batch_size=8)(

@@ -173,7 +173,8 @@ def explain_features(values: np.ndarray, model: Model, *, top: int | None = 8, p
 
 
 def explain(source, *, sr: float | None = None, stream: int | None = None, model=None,
-            top: int | None = 8, threshold: float | None = None, classes=None) -> Explanation:
+            top: int | None = 8, threshold: float | None = None, classes=None,
+            view: str = "mix") -> Explanation:
     """The statistics that pushed the decision on a file, strongest first.
 
     Parameters
@@ -193,6 +194,9 @@ def explain(source, *, sr: float | None = None, stream: int | None = None, model
         Override the model's threshold for the label.
     classes : ("score", "song"), optional
         Score or song only (see :func:`scoresong.predict`).
+    view : {"mix", "centre"}
+        What the model hears of a stereo source (see :func:`scoresong.predict`); unused
+        for ``Features``.
 
     Returns
     -------
@@ -211,5 +215,5 @@ def explain(source, *, sr: float | None = None, stream: int | None = None, model
     if isinstance(source, Features):
         f, name = source, ""
     else:
-        f, name = extract_features(source, sr, stream=stream), source_name(source)
+        f, name = extract_features(source, sr, stream=stream, view=view), source_name(source)
     return explain_features(f.values, m, top=top, path=name, threshold=threshold, classes=classes)

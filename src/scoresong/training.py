@@ -313,9 +313,9 @@ def _read(corpus, *, groups=None, label_map=None, need_both: bool = False, log=N
     return corp
 
 
-def _extract(corp: Corpus, *, n_jobs: int = 1, cache_dir=None) -> _Extracted:
+def _extract(corp: Corpus, *, n_jobs: int = 1, cache_dir=None, view: str = "mix") -> _Extracted:
     """Step 2: feature vectors of every item (through the content cache); failures listed."""
-    ext = extract_items(corp.items, n_jobs=n_jobs, cache_dir=cache_dir)
+    ext = extract_items(corp.items, n_jobs=n_jobs, cache_dir=cache_dir, view=view)
     return _Extracted(corp, ext.X, [corp.items[i] for i in ext.ok], ext.counts, ext.errors)
 
 
@@ -439,7 +439,7 @@ def model_meta(best: str, report: dict, *, model_version=None, n_used: int, corp
 
 
 def evaluate(model, corpus, *, groups=None, label_map=None, n_jobs: int = 1, cache_dir=None,
-             threshold: float | None = None, out=None, plot: bool = True) -> dict:
+             threshold: float | None = None, out=None, plot: bool = True, view: str = "mix") -> dict:
     """Evaluate a trained model on any labelled corpus, at the model's threshold.
 
     Parameters
@@ -454,6 +454,9 @@ def evaluate(model, corpus, *, groups=None, label_map=None, n_jobs: int = 1, cac
         Override the model's threshold.
     out : path, optional
         Report stem; writes ``OUT.md``, ``OUT.json``, ``OUT.png``, ``OUT.predictions.csv``.
+    view : {"mix", "centre"}
+        What the model hears of stereo files (see :func:`scoresong.predict`); the report
+        says which.
 
     Returns
     -------
@@ -463,7 +466,8 @@ def evaluate(model, corpus, *, groups=None, label_map=None, n_jobs: int = 1, cac
     from .model import load_model
 
     m = model if isinstance(model, Model) else load_model(model)
-    data = _extract(_read(corpus, groups=groups, label_map=label_map), n_jobs=n_jobs, cache_dir=cache_dir)
+    data = _extract(_read(corpus, groups=groups, label_map=label_map), n_jobs=n_jobs, cache_dir=cache_dir,
+                    view=view)
     if not data.items:
         raise CorpusError(f"{corpus}: no item could be analysed ({len(data.errors)} failed: {data.errors[:3]})")
     thr = m.threshold if threshold is None else float(threshold)
@@ -474,7 +478,8 @@ def evaluate(model, corpus, *, groups=None, label_map=None, n_jobs: int = 1, cac
         head["left_out"] = {NO_MUSIC: int((~music).sum()), "why": "the model answers score or song only"}
         data, music = data.subset(music), music[music]
     q, s = m.parts(data.X)
-    report = {"title": f"Evaluation of model {m.version}", **head}
+    report = {"title": f"Evaluation of model {m.version}" + (f" (view: {view})" if view != "mix" else ""),
+              **head, "view": view}
     if music.any():
         md = data.subset(music)
         res, per_group = _metrics(md, s[music], thr)

@@ -4,10 +4,11 @@ Data flow::
 
     samples (audio.stream) -> chunks of 61.44 s + 1 s context each side
       -> Spectrum (one STFT of the mono mix) -> frame features of each family (vocal,
-         texture, orchestral); with CENTRE_FAMILIES or CENTRE_VIEWS set (experiments, off
-         in the shipped schema) a stereo file is read as mid and side, and those families
-         read the centre of the image instead of the mix, or beside it as a second view
-         (one more STFT, of the side: Spectrum.centre)
+         texture, orchestral); with ``view="centre"`` (an input option) a stereo file is
+         read as mid and side and every family reads the centre of the image instead of
+         the mix (one more STFT, of the side: Spectrum.centre); CENTRE_FAMILIES and
+         CENTRE_VIEWS (experiment switches, off in the shipped schema) do the same for
+         some families, or add a second view beside the mix
       -> segments of 320 frames (5.12 s) -> segment statistics
       -> file vector: mean and 90th percentile of each segment statistic over the
          non-silent segments
@@ -76,22 +77,38 @@ CENTRE_FAMILIES: tuple[str, ...] = ()
 #: any name of :data:`VIEW_FAMILIES`: ("vocal_pitch",) is the cheaper schema-8 trial
 #: (models/schema8.ab.md).
 CENTRE_VIEWS: tuple[str, ...] = ()
+#: What the families read (the ``view=`` option of :func:`extract_features`,
+#: :func:`scoresong.predict` and the rest): ``"mix"``, the mono downmix (the default, what
+#: every shipped model was trained on), or ``"centre"``, the centre of a stereo image
+#: (:meth:`Spectrum.centre`; mono and multichannel sources have none and are read as their
+#: mix). Same feature names and vector either way, so any model reads either; the model's
+#: calibration is the mix's (see models/MODEL_CARD.md for what the centre view changes).
+VIEWS = ("mix", "centre")
 _AGGREGATES = ("mean", "p90")
 _PAD_L = (N_FFT - HOP) // 2
 _PAD_R = (N_FFT + HOP) // 2
 
 
-def reads_stereo() -> bool:
-    """Whether the feature core reads a stereo source as mid and side (either centre
-    switch set); when not, every source is read as its mono mix at no extra cost."""
-    return bool(CENTRE_FAMILIES or CENTRE_VIEWS)
+def check_view(view: str) -> str:
+    """``view`` if it is one of :data:`VIEWS`, else a ``ValueError`` naming them."""
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    return view
 
 
-def _views() -> list[tuple[str, str, bool]]:
+def reads_stereo(view: str = "mix") -> bool:
+    """Whether the feature core reads a stereo source as mid and side (``view="centre"``
+    or either centre switch set); when not, every source is read as its mono mix at no
+    extra cost."""
+    return check_view(view) == "centre" or bool(CENTRE_FAMILIES or CENTRE_VIEWS)
+
+
+def _views(view: str = "mix") -> list[tuple[str, str, bool]]:
     """``(name, family, reads_centre)`` of each family view in vector order: every family
-    on the mix (or on the centre, for :data:`CENTRE_FAMILIES`), then the second views of
-    :data:`CENTRE_VIEWS` (named ``"<family>_centre"``)."""
-    out = [(fam, fam, fam in CENTRE_FAMILIES) for fam in FAMILIES]
+    on the mix (or on the centre, for :data:`CENTRE_FAMILIES` or ``view="centre"``), then
+    the second views of :data:`CENTRE_VIEWS` (named ``"<family>_centre"``)."""
+    centre = tuple(FAMILIES) if view == "centre" else CENTRE_FAMILIES
+    out = [(fam, fam, fam in centre) for fam in FAMILIES]
     out += [(f"{fam}_centre", fam, True) for fam in CENTRE_VIEWS]
     return out
 
@@ -118,7 +135,8 @@ class _Shared(dict):
 
 
 @one_blas_thread()
-def frame_features(spec: Spectrum, centre: Spectrum | None = None) -> dict[str, np.ndarray]:
+def frame_features(spec: Spectrum, centre: Spectrum | None = None, *, view: str = "mix"
+                   ) -> dict[str, np.ndarray]:
     """All families' frame-level values for one block, keyed by ``family.name``.
 
     Every family runs on one BLAS thread (:func:`~scoresong.spectrum.one_blas_thread`):
@@ -130,14 +148,17 @@ def frame_features(spec: Spectrum, centre: Spectrum | None = None) -> dict[str, 
         The block's mono mix.
     centre : Spectrum, optional
         The centre of a stereo block (:meth:`Spectrum.centre`), read by the families in
-        :data:`CENTRE_FAMILIES` and by the second views of :data:`CENTRE_VIEWS`; None for
-        mono input (they read ``spec``, and a second view repeats its first).
+        :data:`CENTRE_FAMILIES` (every family with ``view="centre"``) and by the second
+        views of :data:`CENTRE_VIEWS`; None for mono input (they read ``spec``, and a
+        second view repeats its first).
+    view : {"mix", "centre"}
+        See :data:`VIEWS`.
     """
     shared = {"mfcc": texture.mfcc(spec.log_mel), "mel_freqs": _mel_freqs(spec.sr)}
     views = {None: (spec, shared)}
     done: dict[tuple[str, str | None], dict[str, np.ndarray]] = {}
     out = {}
-    for name, fam, on_centre in _views():
+    for name, fam, on_centre in _views(view):
         key = "centre" if centre is not None and on_centre else None
         if key not in views:
             views[key] = (centre, _Shared(centre, shared["mel_freqs"]))
@@ -206,8 +227,9 @@ class _Segmenter:
     mono or mid and side, starting at absolute sample ``buf0``), the first frame of the
     next chunk (``f0``) and the number of samples seen."""
 
-    def __init__(self, sr: int, keep_frames: bool = False):
+    def __init__(self, sr: int, keep_frames: bool = False, view: str = "mix"):
         self.sr = sr
+        self.view = check_view(view)
         self.rate = sr / HOP
         self.keep_frames = keep_frames
         self.buf = None         # (rows, n): 1 row (mono) or 2 (mid, side), fixed by block 1
@@ -275,8 +297,8 @@ class _Segmenter:
         """Analyse frames [g0, g1) and the segments of ``length`` frames at ``starts``."""
         y = self._region(g0 * HOP - _PAD_L, (g1 - 1) * HOP + _PAD_R)
         spec = Spectrum.from_padded(y[0], self.sr)
-        centre = spec.centre(stft_frames(y[1])) if y.shape[0] == 2 and reads_stereo() else None
-        fr = frame_features(spec, centre)
+        centre = spec.centre(stft_frames(y[1])) if y.shape[0] == 2 and reads_stereo(self.view) else None
+        fr = frame_features(spec, centre, view=self.view)
         idx = (starts - g0)[:, None] + np.arange(length)[None, :]
         nonfinite: dict[str, int] = {}
         stats = _segment_features(fr, idx, self.rate, nonfinite)
@@ -289,26 +311,29 @@ class _Segmenter:
         return SegmentBlock(times, values, names, kept, keep[0], nonfinite)
 
 
-def segment_stream(blocks: Iterable[np.ndarray], sr: int, *, keep_frames: bool = False
-                   ) -> Iterator[SegmentBlock]:
+def segment_stream(blocks: Iterable[np.ndarray], sr: int, *, keep_frames: bool = False,
+                   view: str = "mix") -> Iterator[SegmentBlock]:
     """Turn a stream of sample blocks into segment statistics, chunk by chunk.
 
     Parameters
     ----------
     blocks : iterable of np.ndarray
         Consecutive float32 blocks at ``sr`` (any sizes): mono ``(n,)``, or mid and side
-        ``(2, n)`` of a stereo source (``audio.stream(..., mid_side=True)``), whose vocal
-        family then reads the centre of the image. One shape throughout.
+        ``(2, n)`` of a stereo source (``audio.stream(..., mid_side=True)``), whose
+        families then read the centre of the image where ``view`` (or an experiment
+        switch) asks for it. One shape throughout.
     sr : int
         Sample rate (use :data:`scoresong.audio.ANALYSIS_SR`).
     keep_frames : bool
         Also return each chunk's frame-level values.
+    view : {"mix", "centre"}
+        See :data:`VIEWS` (mono blocks are read as the mix either way).
 
     Yields
     ------
     SegmentBlock
     """
-    state = _Segmenter(sr, keep_frames)
+    state = _Segmenter(sr, keep_frames, view)
     for block in blocks:
         yield from state.push(block)
     last = state.finish()
@@ -356,7 +381,7 @@ def aggregate(segment_values: np.ndarray, segment_names: tuple[str, ...]
 
 def extract_features(source, sr: float | None = None, *, frames: bool = False,
                      offset: float = 0.0, duration: float | None = None,
-                     stream: int | None = None) -> Features:
+                     stream: int | None = None, view: str = "mix") -> Features:
     """Named feature vector of a file, bytes, a signal or a stream of blocks.
 
     Parameters
@@ -376,6 +401,11 @@ def extract_features(source, sr: float | None = None, *, frames: bool = False,
         Excerpt to analyse, in seconds.
     stream : int, optional
         Which audio stream of a media file (counting from 0; default the first).
+    view : {"mix", "centre"}
+        What the features hear: the mono mix (default), or the centre of a stereo image,
+        where records put the lead vocal and a wide band is thinned out (mono and
+        multichannel sources are read as their mix). See :data:`VIEWS`; it costs one more
+        STFT (of the side) on a stereo source.
 
     Returns
     -------
@@ -405,10 +435,10 @@ def extract_features(source, sr: float | None = None, *, frames: bool = False,
     target = audio.ANALYSIS_SR
     name = audio.source_name(source)
     blocks = audio.analysis_blocks(source, source_sr=sr, offset=offset, duration=duration,
-                                   stream=stream, mid_side=reads_stereo())
+                                   stream=stream, mid_side=reads_stereo(view))
 
     meter = audio.LevelMeter()
-    parts = list(segment_stream(meter.watch(blocks), target, keep_frames=frames))
+    parts = list(segment_stream(meter.watch(blocks), target, keep_frames=frames, view=view))
     meter.check(target, path=name)
     dur = meter.n_samples / target
     seg_names = parts[0].names
@@ -416,7 +446,9 @@ def extract_features(source, sr: float | None = None, *, frames: bool = False,
     seg_times = np.concatenate([p.times for p in parts])
     values, names, silent = aggregate(seg_values, seg_names)
     if silent.all():
-        raise audio.SilentAudioError(name, f"no segment louder than {SILENT_SEGMENT_DB:.0f} dB")
+        where = (" in the centre of the stereo image (view='centre' does not hear what is panned "
+                 "hard to one side; view='mix' does)") if view == "centre" and reads_stereo(view) else ""
+        raise audio.SilentAudioError(name, f"no segment louder than {SILENT_SEGMENT_DB:.0f} dB{where}")
     fr = None
     if frames:
         fr = {k: np.concatenate([p.frames[k] for p in parts]) for k in parts[0].frames}
