@@ -1,4 +1,5 @@
-"""What a mid/side front end would cost, measured before anyone builds it (issue 11).
+"""What the mid/side front end costs: estimated before it was built, and measured as built
+(``scoresong.predict(..., view="centre")``) in the same run (issue 11).
 
     python benchmarks/bench_centre.py FILE [--repeat 5] [--load-max 1.0]
 
@@ -16,7 +17,10 @@ functions (:class:`scoresong.spectrum.Spectrum`, soxr at the quality scoresong u
 ``scoresong.predict`` for context. It reports the extra seconds and two ratios to the current
 floor (decode + resample + one STFT): the floor of the mid/side front end, and the end to end
 plus the extra work, an upper bound for a build where the extra work is not overlapped with
-decoding. Nothing in scoresong changes. Results go to ``benchmarks/results/centre-NAME.md``.
+decoding. Since the centre became an input option (``view="centre"``), the run also times
+``scoresong.predict(FILE, view="centre")`` end to end, back to back with the default, and
+reports its ratio to the floor and to today's end to end. Results go to
+``benchmarks/results/centre-NAME.md`` (``--tag`` appends a name).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_hotpath import decode_native, machine, timed, wait_for_quiet  # noqa: E402
+from bench_hotpath import decode_native, machine, peak_rss_mb, timed, wait_for_quiet  # noqa: E402
 
 
 def centre_power(power_mid: np.ndarray, power_side: np.ndarray) -> np.ndarray:
@@ -52,6 +56,10 @@ def main(argv=None) -> int:
     ap.add_argument("--load-max", type=float, default=None, metavar="L",
                     help="wait (up to 10 minutes) until the 1-minute load average is below L")
     ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--tag", default="", help="appended to the results' name (centre-FILE-TAG.md)")
+    ap.add_argument("--long-minutes", type=float, default=30.0,
+                    help="peak memory of both views on this file and on a WAV of it repeated to this "
+                         "length (0 to skip)")
     a = ap.parse_args(argv)
 
     import soxr
@@ -88,12 +96,18 @@ def main(argv=None) -> int:
                                                      + res["mid/side: two STFTs"] + res["mid/side: centre power"])
     extra = res["mid/side floor (decode + its front end)"] - res["floor (decode + resample + one STFT)"]
     res["end to end: scoresong.predict (today)"], _ = timed(lambda: scoresong.predict(a.file), rep)
+    res["end to end: scoresong.predict(view='centre')"], _ = timed(
+        lambda: scoresong.predict(a.file, view="centre"), rep)
     loads.append(os.getloadavg()[0])
     floor, e2e = res["floor (decode + resample + one STFT)"], res["end to end: scoresong.predict (today)"]
+    e2c = res["end to end: scoresong.predict(view='centre')"]
     ratios = {"mid/side floor / floor": res["mid/side floor (decode + its front end)"] / floor,
               "end to end today / floor": e2e / floor,
-              "(end to end today + extra work) / floor: upper bound, nothing overlapped": (e2e + extra) / floor}
-    lines = ["# Mid/side front end: the cost, measured before it is built", "",
+              "(end to end today + extra work) / floor: upper bound, nothing overlapped": (e2e + extra) / floor,
+              "end to end view='centre' / floor": e2c / floor,
+              "end to end view='centre' / mid/side floor": e2c / res["mid/side floor (decode + its front end)"],
+              "end to end view='centre' / end to end today": e2c / e2e}
+    lines = ["# Mid/side front end: estimated, and as built (view='centre')", "",
              f"- file: `{a.file.name}` ({dur:.1f} s, {sr0} Hz, {raw.shape[1]} ch)",
              f"- machine: {machine()}",
              f"- scoresong {scoresong.__version__}, best of {rep} runs, {time.strftime('%Y-%m-%d %H:%M')}",
@@ -103,13 +117,33 @@ def main(argv=None) -> int:
     lines += ["", f"Extra work of the mid/side front end: {extra:.3f} s ({60 * extra / dur:.4f} s per audio minute).",
               "", "| ratio | value |", "|---|---:|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in ratios.items()]
+    mem = {}
+    if a.long_minutes > 0:
+        import tempfile
+
+        import soundfile as sf
+
+        with tempfile.TemporaryDirectory() as tmp:
+            long_path = Path(tmp) / "long.wav"
+            with sf.SoundFile(long_path, "w", sr0, raw.shape[1], subtype="PCM_16") as f:
+                for _ in range(int(np.ceil(a.long_minutes * 60 / dur))):
+                    f.write(raw)
+            long_min = sf.info(str(long_path)).duration / 60
+            for view in ("mix", "centre"):
+                for label, path in ((f"this file ({dur / 60:.1f} min)", a.file),
+                                    (f"{long_min:.0f}-minute WAV", long_path)):
+                    mem[f"view={view!r}, {label}"] = peak_rss_mb(
+                        f"import scoresong; scoresong.predict({str(path)!r}, view={view!r})")
+        lines += ["", "| peak memory (max RSS of a fresh process) | MB |", "|---|---:|"]
+        lines += [f"| {k} | {v:.0f} |" for k, v in mem.items()]
     text = "\n".join(lines) + "\n"
     print(text)
     a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / f"centre-{a.file.stem}.md").write_text(text)
-    (a.out / f"centre-{a.file.stem}.json").write_text(json.dumps(
+    name = f"centre-{a.file.stem}" + (f"-{a.tag}" if a.tag else "")
+    (a.out / f"{name}.md").write_text(text)
+    (a.out / f"{name}.json").write_text(json.dumps(
         {"file": a.file.name, "duration_s": dur, "machine": machine(), "load_average": loads,
-         "seconds": res, "extra_s": extra, "ratios": ratios}, indent=1))
+         "seconds": res, "extra_s": extra, "ratios": ratios, "peak_rss_mb": mem}, indent=1))
     return 0
 
 

@@ -80,20 +80,26 @@ def test_centre_front_end_benchmark_runs_and_refuses_mono(tmp_path):
 
     sr = 44100
     t = np.arange(8 * sr) / sr
-    left = 0.2 * np.sin(2 * np.pi * 220 * t)
-    right = 0.2 * np.sin(2 * np.pi * 330 * t)
+    centre = 0.1 * np.sin(2 * np.pi * 440 * t)  # view='centre' needs something in the centre
+    left = 0.2 * np.sin(2 * np.pi * 220 * t) + centre
+    right = 0.2 * np.sin(2 * np.pi * 330 * t) + centre
     sf.write(tmp_path / "stereo.ogg", np.stack([left, right], 1), sr, format="OGG", subtype="VORBIS")
     sf.write(tmp_path / "mono.ogg", left, sr, format="OGG", subtype="VORBIS")
     bench = str(ROOT / "benchmarks" / "bench_centre.py")
     r = subprocess.run([sys.executable, bench, str(tmp_path / "stereo.ogg"), "--repeat", "1",
-                        "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+                        "--long-minutes", "0.3", "--out", str(tmp_path)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads((tmp_path / "centre-stereo.json").read_text())
     assert all(v > 0 for v in res["seconds"].values())
     # The mid/side front end does strictly more work than the mono one it replaces.
     assert res["seconds"]["mid/side floor (decode + its front end)"] > res["seconds"]["decode"]
     assert set(res["ratios"]) == {"mid/side floor / floor", "end to end today / floor",
-                                  "(end to end today + extra work) / floor: upper bound, nothing overlapped"}
+                                  "(end to end today + extra work) / floor: upper bound, nothing overlapped",
+                                  "end to end view='centre' / floor", "end to end view='centre' / mid/side floor",
+                                  "end to end view='centre' / end to end today"}
+    # Peak memory of both views, on the file and on a longer WAV of it.
+    assert len(res["peak_rss_mb"]) == 4 and all(v > 50 for v in res["peak_rss_mb"].values())
     r = subprocess.run([sys.executable, bench, str(tmp_path / "mono.ogg"), "--repeat", "1",
                         "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 2 and "mono" in r.stderr
