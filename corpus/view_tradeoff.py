@@ -78,8 +78,8 @@ def tradeoff(data: dict, budgets=(10, 18, 30, 45)) -> dict:
 
 def markdown(res: dict, group: str | None) -> str:
     g = f" ({group} / others)" if group else ""
-    lines = ["| view | ROC-AUC, songs vs real score | at the model's threshold: songs found" + g +
-             " / score called song |" + "".join(f" {b} false songs: songs found{g} |"
+    lines = ["| view | ROC-AUC, songs vs real score | P(song \\| music) at or above the model's threshold: "
+             "songs found" + g + " / score excerpts |" + "".join(f" {b} false songs: songs found{g} |"
                                              for b in res["mix"]["budgets"]), "|---|---:|---:|" +
              "---:|" * len(res["mix"]["budgets"])]
     for view, r in res.items():

@@ -157,3 +157,52 @@ def test_evaluate_reads_the_view_and_says_which(tmp_path):
         pr = scoresong.predict(tmp_path / f"{k}.wav", view="centre").probabilities
         want = pr["song"] / (pr["song"] + pr["score"])       # the report's p_song: P(song | music)
         assert got[str(tmp_path / f"{k}.wav")] == pytest.approx(want, abs=2e-3)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_a_quiet_file_is_not_blamed_on_the_centre_unless_it_is_stereo(tmp_path, channels):
+    y = tone(330, 6.0, amp=10 ** (-75 / 20))                # under -60 dB in mix and centre alike
+    x = y if channels == 1 else np.stack([y, y])
+    for view in ("mix", "centre"):
+        with pytest.raises(SilentAudioError, match="no segment louder than") as e:
+            scoresong.predict(x, sr=SR, view=view)
+        assert ("centre of the stereo image" in str(e.value)) == (channels == 2 and view == "centre")
+
+
+def test_bad_settings_fail_before_a_batch_touches_its_output(tmp_path):
+    from scoresong.batch import run_batch
+
+    out = tmp_path / "r.csv"
+    out.write_text("kept\n")
+    with pytest.raises(ValueError, match="view must be one of"):
+        run_batch([tmp_path / "a.wav"], out, view="center", progress=False)
+    with pytest.raises(ValueError, match="classes"):
+        run_batch([tmp_path / "a.wav"], out, classes=("song",), progress=False)
+    assert out.read_text() == "kept\n"
+    with pytest.raises(ValueError, match="view must be one of"):
+        scoresong.predict_many([tmp_path / "a.wav"], view="center")   # at the call, not at next()
+
+
+def test_cli_predict_reads_standard_input(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    x = 0.6 * _voice_in_wide_noise(dur=8.0)
+    p = tmp_path / "st.flac"
+    sf.write(p, x.T, SR)
+    for view in ("mix", "centre"):
+        r = subprocess.run([sys.executable, "-m", "scoresong.cli", "predict", "-", "--format", "jsonl",
+                            "--view", view], stdin=open(p, "rb"), capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        got = json.loads(r.stdout.strip().splitlines()[-1])
+        assert got["path"] == "<stdin>"
+        assert got["probability"] == pytest.approx(scoresong.predict(p, view=view).probability, abs=1e-4)
+    r = subprocess.run([sys.executable, "-m", "scoresong.cli", "predict", "-", str(p)], stdin=open(p, "rb"),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "must be the only file" in r.stderr
+
+
+def test_predict_proba_takes_the_view():
+    x = _voice_in_wide_noise()
+    assert scoresong.predict_proba(x, sr=SR, view="centre") == scoresong.predict(x, sr=SR, view="centre").probability

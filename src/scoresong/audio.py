@@ -885,7 +885,8 @@ def analysis_blocks(source, *, source_sr: float | None = None, offset: float = 0
                     mid_side: bool = False) -> Iterator[np.ndarray]:
     """:func:`stream` at :data:`ANALYSIS_SR`, as the feature core consumes it: mono ``(n,)``
     blocks, or with ``mid_side`` mid/side ``(2, n)`` blocks for a stereo source (what the
-    feature core asks for when :data:`scoresong.features.CENTRE_FAMILIES` is set).
+    feature core asks for with ``view="centre"`` or an experiment switch,
+    :func:`scoresong.features.reads_stereo`).
 
     A file (path, bytes, file object) is decoded one step ahead on another core
     (:func:`prefetch`); an array needs no decoding, and a caller's own block iterator stays
@@ -1100,10 +1101,14 @@ class LevelMeter:
     def __init__(self):
         self.n_samples = 0
         self.peak = 0.0
+        #: Whether the stream came as mid/side blocks (a stereo source read for its centre).
+        self.mid_side = False
 
     def watch(self, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         """Pass ``blocks`` through, measuring the mono mix (row 0 of a mid/side block)."""
         for b in blocks:
+            if b.ndim == 2:
+                self.mid_side = True
             mono = b[0] if b.ndim == 2 else b
             if mono.size:
                 self.peak = max(self.peak, float(np.max(np.abs(mono))))

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .prediction import PredictionFailure, predict_many
+from .features import check_view
+from .prediction import PredictionFailure, _two_classes, predict_many
 
 __all__ = ["run_batch", "BatchSummary", "completed_paths", "read_results", "to_dataframe", "FIELDS"]
 
@@ -216,7 +217,8 @@ def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: b
     Parameters
     ----------
     paths : iterable of path
-        Audio files (see :func:`scoresong.audio.discover`).
+        Audio files (see :func:`scoresong.audio.discover`), or one open binary file
+        (standard input) with ``n_jobs=1``.
     output : path, optional
         Result file; standard output when ``None``.
     fmt : {"csv", "jsonl", "table"}, optional
@@ -238,9 +240,12 @@ def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: b
         Counts, the failures, and whether the run was interrupted (Ctrl-C stops the run,
         keeps every line written so far, and returns instead of raising).
     """
+    # Bad settings fail before the output file is opened (and, without resume, emptied).
+    check_view(view)
+    _two_classes(classes)
     t0 = time.time()
     fmt = _fmt(output, fmt)
-    paths = [str(p) for p in paths]
+    paths = [p if hasattr(p, "read") else str(p) for p in paths]
     summary = BatchSummary(str(output) if output else None, total=len(paths))
     if resume:
         if output is None:

@@ -43,7 +43,14 @@ def _cmd_predict(a) -> int:
     from .batch import run_batch
     from .audio import discover
 
-    paths = discover(a.files)
+    if "-" in a.files:
+        # Standard input: one stream, read here (it cannot be split among workers or resumed).
+        if a.files != ["-"] or a.resume:
+            print("error: '-' (standard input) must be the only file, without --resume", file=sys.stderr)
+            return 1
+        paths, a.jobs, a.backend, a.scheduler = [_source("-")], 1, None, None
+    else:
+        paths = discover(a.files)
     if not paths:
         print("no audio files found", file=sys.stderr)
         return 1

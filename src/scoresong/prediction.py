@@ -114,7 +114,8 @@ def predict(source, *, sr: float | None = None, stream: int | None = None, model
     scoresong.AudioError
         The audio cannot be analysed (the subclass and message say why).
     ValueError, TypeError
-        An array of the wrong shape or dtype, or a missing / invalid ``sr``.
+        An array of the wrong shape or dtype, a missing / invalid ``sr``, or an invalid
+        ``threshold``, ``classes`` or ``view`` (checked before any decoding).
 
     Examples
     --------
@@ -159,10 +160,10 @@ def _two_classes(classes) -> bool:
     raise ValueError(f"classes must be ('score', 'song') or ('no_music', 'score', 'song'), got {classes!r}")
 
 
-def predict_proba(source, *, sr: float | None = None, stream: int | None = None, model=None
-                  ) -> float:
-    """Calibrated probability that ``source`` (see :func:`predict`) is a song."""
-    return predict(source, sr=sr, stream=stream, model=model).probability
+def predict_proba(source, *, sr: float | None = None, stream: int | None = None, model=None,
+                  view: str = "mix") -> float:
+    """Calibrated probability that ``source`` (see :func:`predict`, also for ``view``) is a song."""
+    return predict(source, sr=sr, stream=stream, model=model, view=view).probability
 
 
 def _safe(path, model, threshold=None, explain=False, stream=None, classes=None, view="mix"):
@@ -175,7 +176,7 @@ def _safe(path, model, threshold=None, explain=False, stream=None, classes=None,
         return predict(path, stream=stream, model=model, threshold=threshold, classes=classes,
                        view=view)
     except AudioError as exc:
-        return PredictionFailure(str(path), type(exc).__name__, exc.reason)
+        return PredictionFailure(audio.source_name(path), type(exc).__name__, exc.reason)
 
 
 def predict_many(paths: Iterable, *, model=None, n_jobs: int = 1, backend: str | None = None,
@@ -187,7 +188,8 @@ def predict_many(paths: Iterable, *, model=None, n_jobs: int = 1, backend: str |
     Parameters
     ----------
     paths : iterable of path
-        Files (use :func:`discover` to expand folders).
+        Files (use :func:`discover` to expand folders). An open binary file (standard input)
+        is read in this process, so it needs ``n_jobs=1``.
     model : Model, path or None
         Default: the shipped model; each worker process loads it once.
     n_jobs : int
@@ -219,11 +221,16 @@ def predict_many(paths: Iterable, *, model=None, n_jobs: int = 1, backend: str |
     >>> for r in scoresong.predict_many(discover(["library/"]), n_jobs=-1):   # doctest: +SKIP
     ...     print(r.path, getattr(r, "label", r.reason))
     """
-    paths = [str(p) for p in paths]
-    _two_classes(classes)  # a bad value fails here, not once per file
+    # Settings are checked now, when predict_many is called, not at the first file.
+    _two_classes(classes)
     check_view(view)
     if backend == "dask":
         _require_dask_client()
+    paths = [p if hasattr(p, "read") else str(p) for p in paths]
+    return _predict_many(paths, model, n_jobs, backend, ordered, threshold, explain, stream, classes, view)
+
+
+def _predict_many(paths, model, n_jobs, backend, ordered, threshold, explain, stream, classes, view):
     if n_jobs == 1 and backend is None:
         m = resolve_model(model)
         for p in paths:

@@ -446,8 +446,10 @@ def extract_features(source, sr: float | None = None, *, frames: bool = False,
     seg_times = np.concatenate([p.times for p in parts])
     values, names, silent = aggregate(seg_values, seg_names)
     if silent.all():
-        where = (" in the centre of the stereo image (view='centre' does not hear what is panned "
-                 "hard to one side; view='mix' does)") if view == "centre" and reads_stereo(view) else ""
+        # Only a stereo source read for its centre: there, a mix with sound can leave an
+        # empty centre (everything panned hard to one side).
+        where = (" in the centre of the stereo image (with view='centre', what is panned hard to one "
+                 "side is not heard; view='mix' hears the whole mix)") if meter.mid_side and view == "centre" else ""
         raise audio.SilentAudioError(name, f"no segment louder than {SILENT_SEGMENT_DB:.0f} dB{where}")
     fr = None
     if frames:
