@@ -64,8 +64,10 @@ import numpy as np
 import soundfile as sf
 
 from corpus import excerpt_span
+from scoresong.features import SILENT_SEGMENT_DB
+from scoresong.segmentation import silent_intervals
 
-from .timeline_eval import GRID, SR, TOL, _merge, boundaries, boundary_hits, labels_on_grid
+from .timeline_eval import GRID, SR, TOL, _merge, boundaries, boundary_hits, boundary_prf, labels_on_grid
 
 #: Share of each part among a reel's stretches (a film is mostly dialogue, effects and score).
 WEIGHTS = {"score": 0.25, "dialogue_score": 0.2, "dialogue": 0.2, "effects": 0.2, "song": 0.15}
@@ -163,7 +165,7 @@ def _parts_on_grid(ref_parts, duration):
 #: Level (dB re full scale, RMS over a grid cell) below which a cell is quiet, and the
 #: shortest quiet run that counts as silence: the timeline's own definition
 #: (``features.SILENT_SEGMENT_DB`` and ``timeline(min_silence=1.0)``).
-QUIET_DB = -60.0
+QUIET_DB = SILENT_SEGMENT_DB
 MIN_SILENCE_S = 1.0
 
 
@@ -198,12 +200,10 @@ def level_reference(ref, sig: np.ndarray, *, sr: int = SR, quiet_db: float = QUI
     x = np.zeros(n * hop, np.float64)
     x[: min(sig.size, x.size)] = sig[: x.size]
     rms_db = 10 * np.log10(np.mean(x.reshape(n, hop) ** 2, axis=1) + 1e-20)
-    quiet = np.concatenate([[False], rms_db < quiet_db, [False]])
-    d = np.diff(quiet.astype(np.int8))
     out = g.copy()
-    for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
-        if (b - a) * GRID < min_silence - 1e-9:
-            continue
+    # The quiet runs, found by the timeline's own run finder on the 10-Hz cell levels.
+    for t0, t1 in silent_intervals(rms_db, 1 / GRID, floor_db=quiet_db, min_duration=min_silence):
+        a, b = int(round(t0 / GRID)), int(round(t1 / GRID))
         inner = a > 0 and b < n and g[a - 1] == "no_music" and g[b] == "no_music"
         out[a:b] = "no_music" if inner else "silence"
     return _runs(out)
@@ -254,24 +254,23 @@ def summarise(results: list[dict]) -> dict:
     h = sum(r["hits"] for r in results)
     nr = sum(r["ref_boundaries"] for r in results)
     ne = sum(r["est_boundaries"] for r in results)
-    p, rc = (h / ne if ne else 0.0), (h / nr if nr else 0.0)
+    p, rc, bf = boundary_prf(h, ne, nr)
     conf = Counter()
     for r in results:
         conf.update(r["confusion"])
     out = {"reels": len(results), "frames": f,
            "music_presence_accuracy": sum(r["presence_correct"] for r in results) / f,
            "frame_accuracy_3class": sum(r["correct"] for r in results) / f,
-           "boundary_precision": p, "boundary_recall": rc,
-           "boundary_f": 2 * p * rc / (p + rc) if p + rc else 0.0,
+           "boundary_precision": p, "boundary_recall": rc, "boundary_f": bf,
            "ref_boundaries": nr, "est_boundaries": ne,
            "confusion_share": {k: v / f for k, v in sorted(conf.items(), key=lambda kv: -kv[1])}}
     if results and all("correct_level" in r for r in results):
         hl = sum(r["hits_level"] for r in results)
         nl = sum(r["ref_boundaries_level"] for r in results)
-        pl, rl = (hl / ne if ne else 0.0), (hl / nl if nl else 0.0)
+        pl, rl, bfl = boundary_prf(hl, ne, nl)
         out.update(frame_accuracy_3class_level=sum(r["correct_level"] for r in results) / f,
                    boundary_precision_level=pl, boundary_recall_level=rl,
-                   boundary_f_level=2 * pl * rl / (pl + rl) if pl + rl else 0.0, ref_boundaries_level=nl)
+                   boundary_f_level=bfl, ref_boundaries_level=nl)
     return out
 
 

@@ -150,17 +150,22 @@ def score_one(ref, est, duration):
             "err_silence": int((far & ((g_ref == "silence") | (g_est == "silence"))).sum())}
 
 
+def boundary_prf(hits: int, n_est: int, n_ref: int) -> tuple[float, float, float]:
+    """Boundary precision, recall and F from matched, detected and reference counts."""
+    p = hits / n_est if n_est else 0.0
+    rc = hits / n_ref if n_ref else 0.0
+    return p, rc, 2 * p * rc / (p + rc) if p + rc else 0.0
+
+
 def summarise(results) -> dict:
     f = sum(r["frames"] for r in results)
     c = sum(r["correct"] for r in results)
     h = sum(r["hits"] for r in results)
     nr = sum(r["ref_boundaries"] for r in results)
     ne = sum(r["est_boundaries"] for r in results)
-    p = h / ne if ne else 0.0
-    rc = h / nr if nr else 0.0
+    p, rc, bf = boundary_prf(h, ne, nr)
     return {"recordings": len(results), "frame_accuracy": c / f if f else 0.0,
-            "boundary_precision": p, "boundary_recall": rc,
-            "boundary_f": 2 * p * rc / (p + rc) if p + rc else 0.0,
+            "boundary_precision": p, "boundary_recall": rc, "boundary_f": bf,
             "ref_boundaries": nr, "est_boundaries": ne,
             **{k: sum(r[k] for r in results) / f if f else 0.0
                for k in ("err_near_boundary", "err_song_as_score", "err_score_as_song", "err_silence")}}

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .features import check_view
-from .prediction import PredictionFailure, _two_classes, predict_many
+from .prediction import PredictionFailure, predict_many
 
 __all__ = ["run_batch", "BatchSummary", "completed_paths", "read_results", "to_dataframe", "FIELDS"]
 
@@ -240,9 +239,6 @@ def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: b
         Counts, the failures, and whether the run was interrupted (Ctrl-C stops the run,
         keeps every line written so far, and returns instead of raising).
     """
-    # Bad settings fail before the output file is opened (and, without resume, emptied).
-    check_view(view)
-    _two_classes(classes)
     t0 = time.time()
     fmt = _fmt(output, fmt)
     paths = [p if hasattr(p, "read") else str(p) for p in paths]
@@ -254,9 +250,11 @@ def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: b
         todo = [p for p in paths if p not in done]
         summary.skipped = len(paths) - len(todo)
         paths = todo
-    writer = _Writer(output, fmt, resume)
+    # predict_many checks its settings when called: a bad one fails here, before the output
+    # file is opened (and, without resume, emptied).
     it = predict_many(paths, model=model, n_jobs=n_jobs, backend=backend, ordered=False,
                       threshold=threshold, explain=explain, stream=stream, classes=classes, view=view)
+    writer = _Writer(output, fmt, resume)
     if progress is None:
         progress = sys.stderr.isatty()
     bar = None
