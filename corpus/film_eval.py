@@ -97,24 +97,40 @@ def pools(rows: list[dict]) -> dict[str, list[dict]]:
     }
 
 
-def stretch(part: str, pool: list[dict], rng) -> np.ndarray:
-    """One stretch of ``part`` from its pool (see the module docstring)."""
+def source_of(row: dict) -> str:
+    """What a clip is made of, for the per-source breakdown: a song's singing generator
+    (constructed songs) or its source package (real songs, everything else)."""
+    return row.get("generator") or row.get("source_package") or row.get("kind", "")
+
+
+def stretch(part: str, pool: list[dict], rng, *, pieces: list | None = None) -> np.ndarray:
+    """One stretch of ``part`` from its pool (see the module docstring). With ``pieces``
+    (a list), each clip's (samples, :func:`source_of`) is appended to it, in order; the
+    random draws are the same either way."""
     first = pool[rng.integers(len(pool))]
     if part == "score" and first["path"].startswith("pkgs/"):
         info = sf.info(first["_file"])
         dur = float(rng.uniform(30, 75))
         start = float(rng.uniform(0, max(info.duration - dur, 0)))
-        return _load(first["_file"], start, dur)
+        y = _load(first["_file"], start, dur)
+        if pieces is not None:
+            pieces.append((y.size, source_of(first)))
+        return y
     # 1-3 clips of the same group and kind, back to back (score: up to 4 real 20-s excerpts).
     same = [r for r in pool if r.get("group") == first.get("group") and r.get("kind") == first.get("kind")]
     n = int(rng.integers(2, 5)) if part == "score" else int(rng.integers(1, 4))
     rows = [first] + [same[rng.integers(len(same))] for _ in range(n - 1)]
-    return np.concatenate([_load(r["_file"], *excerpt_span(r)) for r in rows])
+    ys = [_load(r["_file"], *excerpt_span(r)) for r in rows]
+    if pieces is not None:
+        pieces.extend((y.size, source_of(r)) for y, r in zip(ys, rows))
+    return np.concatenate(ys)
 
 
-def build_reel(pool: dict[str, list[dict]], rng, n_items: int):
+def build_reel(pool: dict[str, list[dict]], rng, n_items: int, *, clips: list | None = None):
     """One reel: (signal, reference intervals [(start, end, label)], the stretches
-    [(start, end, part)])."""
+    [(start, end, part)]). With ``clips`` (a list), each clip's (start, end, part, source)
+    is appended to it (times before crossfades are applied to the clip edges: a clip at
+    a crossfade keeps its own extent); the reel is the same either way."""
     parts_avail = [p for p in WEIGHTS if pool.get(p)]
     w = np.array([WEIGHTS[p] for p in parts_avail])
     w /= w.sum()
@@ -123,15 +139,16 @@ def build_reel(pool: dict[str, list[dict]], rng, n_items: int):
         part = str(rng.choice(parts_avail, p=w))
         if part == last:
             continue
-        y = stretch(part, pool[part], rng)
+        pieces = []
+        y = stretch(part, pool[part], rng, pieces=pieces)
         if y.size < 5 * SR:
             continue
         peak = max(float(np.max(np.abs(y))), 1e-6)
-        items.append((y / peak * 0.5, part))
+        items.append((y / peak * 0.5, part, pieces))
         last = part
     sig = np.zeros(0, np.float32)
     ref, spans = [], []
-    for k, (y, part) in enumerate(items):
+    for k, (y, part, pieces) in enumerate(items):
         lab = LABEL[part]
         if k == 0:
             start, sig = 0.0, y.astype(np.float32)
@@ -150,6 +167,11 @@ def build_reel(pool: dict[str, list[dict]], rng, n_items: int):
             sig = np.concatenate([sig[:-n], mixed, y[n:]])
         ref.append((start, sig.size / SR, lab))
         spans.append((start, sig.size / SR, part))
+        if clips is not None:
+            t = (sig.size - y.size) / SR
+            for n_samples, src in pieces:
+                clips.append((t, t + n_samples / SR, part, src))
+                t += n_samples / SR
     return sig.astype(np.float32), _merge(ref), spans
 
 
@@ -274,6 +296,35 @@ def summarise(results: list[dict]) -> dict:
     return out
 
 
+def _sources_on_grid(clips, parts_grid, duration):
+    """Which clip source each grid point belongs to (``""`` in gaps and where the clip's
+    extent reaches into a neighbouring stretch's side of a crossfade)."""
+    t = np.arange(0, duration, GRID) + GRID / 2
+    out = np.full(t.size, "", dtype=object)
+    for a, b, part, src in clips:
+        sel = (t >= a) & (t < b) & (parts_grid == part)
+        out[sel] = src
+    return out
+
+
+def per_source(records, sources, part: str = "song") -> dict:
+    """3-class and music-presence accuracy inside the stretches of ``part``, by the source
+    of each clip (:func:`source_of`): for constructed songs, the singing generator."""
+    acc = {}
+    for (g_ref, g_est, g_part), g_src in zip(records, sources):
+        sel = g_part == part
+        for src in np.unique(g_src[sel]):
+            if not src:
+                continue
+            m = sel & (g_src == src)
+            n, c, pc = acc.get(src, (0, 0, 0))
+            acc[src] = (n + int(m.sum()), c + int((g_ref[m] == g_est[m]).sum()),
+                        pc + int((np.isin(g_ref[m], MUSIC) == np.isin(g_est[m], MUSIC)).sum()))
+    return {src: {"minutes": round(n * GRID / 60, 1), "accuracy_3class": c / n,
+                  "music_presence_accuracy": pc / n}
+            for src, (n, c, pc) in sorted(acc.items(), key=lambda kv: -kv[1][0]) if n}
+
+
 def per_part(records) -> dict:
     """Accuracy (3-class and music presence) inside each kind of stretch (gaps excluded)."""
     out = {}
@@ -297,10 +348,11 @@ def evaluate_set(name: str, rows: list[dict], *, n: int, items: int, seed: int, 
 
     pool = pools(rows)
     rng = np.random.default_rng(seed)
-    results, records, secs, audio_s, counts = [], [], 0.0, 0.0, Counter()
+    results, records, sources, secs, audio_s, counts = [], [], [], 0.0, 0.0, Counter()
     tally = {"hit": Counter(), "missed": Counter(), "false": Counter()}
     for k in range(n):
-        sig, ref, spans = build_reel(pool, rng, items)
+        clips = []
+        sig, ref, spans = build_reel(pool, rng, items, clips=clips)
         counts.update(p for *_, p in spans)
         p = tmp / f"{name}{k:02d}.wav"
         sf.write(p, sig, SR, subtype="FLOAT")
@@ -315,10 +367,12 @@ def evaluate_set(name: str, rows: list[dict], *, n: int, items: int, seed: int, 
             for k2, c in boundary_breakdown(ref, est).items():
                 tally[k2].update(c)
         records.append((labels_on_grid(ref, d), labels_on_grid(est, d), _parts_on_grid(spans, d)))
+        sources.append(_sources_on_grid(clips, records[-1][2], d))
         if k == 0 and plot is not None:
             tl.plot(plot, marks=boundaries(ref), title=f"{name} reel 0: shaded = detected, dotted = reference")
     out = summarise(results)
-    out.update(per_part=per_part(records), stretches=dict(counts), audio_minutes=round(audio_s / 60, 1),
+    out.update(per_part=per_part(records), song_by_source=per_source(records, sources),
+               stretches=dict(counts), audio_minutes=round(audio_s / 60, 1),
                seconds=round(secs, 1))
     if breakdown:
         out["boundary_breakdown"] = {k: dict(v.most_common()) for k, v in tally.items()}
@@ -341,8 +395,11 @@ def markdown(r: dict) -> str:
              "between the two figures is that convention, not hearing. The clip-based figures are "
              "the headline.", ""]
     for name, s in r["sets"].items():
-        kind = ("the training corpus's cells 3-4: the model trained on clips of every cell, so this "
-                "measures the segmentation on familiar material" if name == "corpus-test" else
+        kind = ("the training corpus's cells 3-4: score, dialogue and effects of the packages the model "
+                "trained on (it trained on clips of every cell), but songs of every singing generator of "
+                "the corpus, including those a model may not have trained on (the shipped model trains on "
+                "three of five: `corpus.select.SHIPPED_GENERATORS`; see the songs by generator below)"
+                if name == "corpus-test" else
                 "external real score and songs + external voices and effects: nothing of it trained "
                 "or tuned anything (honest)")
         lines += [f"## {name}", "", kind + ".", "",
@@ -361,6 +418,12 @@ def markdown(r: dict) -> str:
                   "| stretch | minutes | 3-class acc. | music-presence acc. |", "|---|---:|---:|---:|"]
         lines += [f"| {k} | {v['minutes']} | {v['accuracy_3class']:.3f} | {v['music_presence_accuracy']:.3f} |"
                   for k, v in s["per_part"].items()]
+        if s.get("song_by_source"):
+            lines += ["", "Inside the song stretches, by what each clip is made of (constructed songs: the "
+                      "singing generator; real songs: the package):", "",
+                      "| song source | minutes | 3-class acc. | music-presence acc. |", "|---|---:|---:|---:|"]
+            lines += [f"| {k} | {v['minutes']} | {v['accuracy_3class']:.3f} | {v['music_presence_accuracy']:.3f} |"
+                      for k, v in s["song_by_source"].items()]
         lines += ["", "Largest frame confusions (reference -> detected, share of frames):", "",
                   "| reference -> detected | share |", "|---|---:|"]
         lines += [f"| {k} | {v:.3f} |" for k, v in list(s["confusion_share"].items())[:10] if "->" in k]

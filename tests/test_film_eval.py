@@ -61,6 +61,33 @@ def test_reels_hold_the_parts_they_say(tmp_path):
     assert perfect["frame_accuracy_3class"] == 1.0 and perfect["music_presence_accuracy"] == 1.0
     assert perfect["boundary_f"] == 1.0
 
+    # Asking for the clips changes nothing in the reel; the clips tile each stretch and carry
+    # their source (here no generator or package: the kind).
+    clips = []
+    sig2, ref2, spans2 = fe.build_reel(pool, np.random.default_rng(0), 8, clips=clips)
+    np.testing.assert_array_equal(sig2, sig)
+    assert ref2 == ref and spans2 == spans
+    assert {p for *_, p, _ in clips} == {p for *_, p in spans} and clips[-1][1] == pytest.approx(d)
+    for a, b, part in spans:
+        own = [c for c in clips if c[2] == part and c[0] < b and c[1] > a]
+        assert min(c[0] for c in own) <= a + 2.0 and max(c[1] for c in own) >= b   # fades: <= 2 s
+    assert {src for *_, part, src in clips if part == "song"} == {"song_real"}
+
+
+def test_song_accuracy_by_source():
+    fe = _fe()
+    # 0-10 song of generator A (right), 10-20 song of B (called score), 20-30 score.
+    ref = [(0, 20, "song"), (20, 30, "score")]
+    est = [(0, 10, "song"), (10, 30, "score")]
+    spans = [(0, 20, "song"), (20, 30, "score")]
+    clips = [(0, 10, "song", "A"), (10, 21, "song", "B"), (20, 30, "score", "pkg")]
+    g = (fe.labels_on_grid(ref, 30.0), fe.labels_on_grid(est, 30.0), fe._parts_on_grid(spans, 30.0))
+    src = fe._sources_on_grid(clips, g[2], 30.0)
+    out = fe.per_source([g], [src])
+    assert set(out) == {"A", "B"}
+    assert out["A"]["accuracy_3class"] == 1.0 and out["B"]["accuracy_3class"] == 0.0
+    assert out["B"]["music_presence_accuracy"] == 1.0 and out["B"]["minutes"] == pytest.approx(10 / 60, abs=0.05)
+
 
 def test_level_reference_follows_the_timelines_silence_rule():
     fe = _fe()
