@@ -143,3 +143,60 @@ def test_dask_backend_without_a_client_says_what_to_do():
     pytest.importorskip("distributed")
     with pytest.raises(ValueError, match="Client"):
         list(scoresong.predict_many(EXCERPTS[:1], backend="dask"))
+
+
+def test_settings_are_kept_beside_the_output(tmp_path):
+    out = tmp_path / "r.csv"
+    run_batch(EXCERPTS[:1], out)
+    m = scoresong.model.get_default_model()
+    side = batch.settings_file(out)
+    assert side.name == "r.csv.settings.json"
+    assert json.loads(side.read_text()) == {"model_version": m.version, "threshold": m.threshold,
+                                            "classes": list(m.classes), "view": "mix"}
+    run_batch(EXCERPTS[:1], out, threshold=0.5, classes=("score", "song"))   # a new run: new settings
+    assert json.loads(side.read_text())["threshold"] == 0.5
+    assert json.loads(side.read_text())["classes"] == ["score", "song"]
+
+
+@pytest.mark.parametrize("change", [{"threshold": 0.9}, {"view": "centre"}, {"classes": ("score", "song")}])
+def test_resume_with_other_settings_is_refused_and_writes_nothing(tmp_path, change):
+    out = tmp_path / "r.jsonl"
+    run_batch(EXCERPTS[:1], out)
+    before, side = out.read_bytes(), batch.settings_file(out).read_bytes()
+    key = next(iter(change))
+    with pytest.raises(batch.BatchSettingsError, match=key):
+        run_batch(EXCERPTS[:2], out, resume=True, **change)
+    assert out.read_bytes() == before and batch.settings_file(out).read_bytes() == side
+    # The same settings, spelled out, resume.
+    m = scoresong.model.get_default_model()
+    s = run_batch(EXCERPTS[:2], out, resume=True, threshold=m.threshold, view="mix")
+    assert s.skipped == 1 and s.classified == 1
+
+
+def test_resume_of_a_file_without_settings_checks_its_model_version(tmp_path):
+    out = tmp_path / "old.csv"
+    run_batch(EXCERPTS[:1], out)
+    batch.settings_file(out).unlink()                       # as written before the sidecar existed
+    run_batch(EXCERPTS[:2], out, resume=True)               # same model: fine, and now recorded
+    assert batch.settings_file(out).exists()
+    batch.settings_file(out).unlink()
+    rows = _rows(out)
+    rows[0]["model_version"] = "1999.01.01.1"
+    with open(out, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=batch.FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    with pytest.raises(batch.BatchSettingsError, match="1999.01.01.1"):
+        run_batch(EXCERPTS[:3], out, resume=True)
+    assert len(_rows(out)) == 2
+
+
+def test_cli_resume_with_another_threshold_says_why(tmp_path, capsys):
+    out = tmp_path / "r.csv"
+    assert cli.main(["predict", str(EXCERPTS[0]), "--output", str(out)]) == 0
+    capsys.readouterr()
+    assert cli.main(["predict", str(EXCERPTS[0]), str(EXCERPTS[1]), "--output", str(out), "--resume",
+                     "--threshold", "0.9"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "threshold" in err and "Traceback" not in err
+    assert len(_rows(out)) == 1

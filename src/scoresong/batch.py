@@ -5,6 +5,12 @@ Every result is written as one whole line and flushed, so an interrupted run (Ct
 killed job) leaves a valid file; a line cut short by a crash is dropped when the run is
 resumed. ``resume=True`` reads the output, skips every path already in it (classified or
 failed: a failure is a result too) and appends the rest.
+
+The settings that decide a label (the model, its threshold, the classes asked for, the
+view) are kept beside the output in ``OUTPUT.settings.json`` (:func:`settings_file`); a
+resumed run with other settings is refused (:class:`BatchSettingsError`), so one file
+never mixes the answers of two settings. A file written before that sidecar existed is
+checked on its rows' ``model_version`` only.
 """
 
 from __future__ import annotations
@@ -20,12 +26,65 @@ from typing import Iterable
 
 from .prediction import PredictionFailure, predict_many
 
-__all__ = ["run_batch", "BatchSummary", "completed_paths", "read_results", "to_dataframe", "FIELDS"]
+__all__ = ["run_batch", "BatchSummary", "BatchSettingsError", "completed_paths", "read_results",
+           "settings_file", "to_dataframe", "FIELDS"]
 
 #: Columns of a CSV result file (JSON Lines records carry the same keys).
 #: ``probability`` is P(song); ``p_no_music`` is P(no_music) from a three-class model (empty
 #: from a two-class one, or with ``classes=("score", "song")``).
 FIELDS = ["path", "label", "probability", "p_no_music", "duration", "model_version", "error", "reason"]
+
+
+#: What :func:`settings_file` appends to a result file's name.
+SETTINGS_SUFFIX = ".settings.json"
+
+
+class BatchSettingsError(ValueError):
+    """A run asked to resume a result file made with other settings (model, threshold,
+    classes or view): its answers would not be comparable with the rows already there."""
+
+
+def settings_file(output) -> Path:
+    """Where :func:`run_batch` keeps the settings a result file was made with:
+    ``OUTPUT.settings.json`` (JSON: ``model_version``, ``threshold``, ``classes``, ``view``)."""
+    return Path(str(output) + SETTINGS_SUFFIX)
+
+
+def _run_settings(model, threshold, classes, view) -> dict:
+    """The settings that decide a label, as the run will apply them (the model's own
+    threshold when none is given; the classes the answers can take)."""
+    from .model import resolve_model
+    from .prediction import _two_classes
+
+    m = resolve_model(model)
+    return {"model_version": m.version,
+            "threshold": float(m.threshold if threshold is None else threshold),
+            "classes": ["score", "song"] if _two_classes(classes) else list(m.classes),
+            "view": view}
+
+
+def _check_resume(output, fmt: str, settings: dict) -> None:
+    """Refuse to resume ``output`` with settings other than those it was made with."""
+    side = settings_file(output)
+    if side.exists():
+        try:
+            old = json.loads(side.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BatchSettingsError(f"{side}: cannot read the settings of {output} ({exc}); "
+                                     "remove it to resume without the check") from exc
+        diff = [f"{k} {old.get(k)!r} -> {v!r}" for k, v in settings.items() if old.get(k) != v]
+        if diff:
+            raise BatchSettingsError(
+                f"{output} was made with other settings ({'; '.join(diff)}): resume it with the "
+                "settings it was started with, or write to another file")
+        return
+    if not Path(output).exists():
+        return
+    versions = _model_versions(output, fmt) - {"", None}
+    if versions - {settings["model_version"]}:
+        raise BatchSettingsError(
+            f"{output} holds answers of model {', '.join(sorted(versions))}, this run uses "
+            f"{settings['model_version']}: resume it with that model, or write to another file")
 
 
 @dataclass
@@ -71,6 +130,21 @@ def _complete_lines(path: Path) -> bytes:
     data = path.read_bytes()
     cut = data.rfind(b"\n")
     return data[: cut + 1] if cut >= 0 else b""
+
+
+def _model_versions(output, fmt: str | None) -> set:
+    """The ``model_version`` values of a result file's whole lines (unreadable lines skipped,
+    as :func:`completed_paths` skips them)."""
+    text = _complete_lines(Path(output)).decode("utf-8", errors="replace")
+    if _fmt(output, fmt) != "jsonl":
+        return {r.get("model_version") for r in csv.DictReader(io.StringIO(text))}
+    out = set()
+    for line in text.splitlines():
+        try:
+            out.add(json.loads(line).get("model_version"))
+        except (ValueError, AttributeError):
+            continue
+    return out
 
 
 def completed_paths(output, *, fmt: str | None = None) -> set[str]:
@@ -226,8 +300,8 @@ def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: b
     resume : bool
         Skip paths already in ``output`` and append to it.
     model, n_jobs, backend, threshold, explain, stream, classes, view
-        As for :func:`scoresong.predict_many`. (Like the threshold, the view is not written
-        to ``output``: resume a run with the settings it started with.)
+        As for :func:`scoresong.predict_many`. The model's version, the threshold, the
+        classes and the view are written to :func:`settings_file` beside ``output``.
     progress : bool, optional
         Progress bar on standard error (needs ``tqdm``); default: when it is a terminal.
     on_error : callable, optional
@@ -238,6 +312,12 @@ def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: b
     BatchSummary
         Counts, the failures, and whether the run was interrupted (Ctrl-C stops the run,
         keeps every line written so far, and returns instead of raising).
+
+    Raises
+    ------
+    BatchSettingsError
+        ``resume`` with a model, threshold, classes or view other than the output was made
+        with (nothing is written).
     """
     t0 = time.time()
     fmt = _fmt(output, fmt)
@@ -251,10 +331,17 @@ def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: b
         summary.skipped = len(paths) - len(todo)
         paths = todo
     # predict_many checks its settings when called: a bad one fails here, before the output
-    # file is opened (and, without resume, emptied).
+    # file is opened (and, without resume, emptied); so does a resume with other settings.
     it = predict_many(paths, model=model, n_jobs=n_jobs, backend=backend, ordered=False,
                       threshold=threshold, explain=explain, stream=stream, classes=classes, view=view)
+    settings = None
+    if output is not None:
+        settings = _run_settings(model, threshold, classes, view)
+        if resume:
+            _check_resume(output, fmt, settings)
     writer = _Writer(output, fmt, resume)
+    if settings is not None:
+        settings_file(output).write_text(json.dumps(settings, indent=1) + "\n", encoding="utf-8")
     if progress is None:
         progress = sys.stderr.isatty()
     bar = None

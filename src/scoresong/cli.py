@@ -339,13 +339,14 @@ def _input_errors() -> tuple[type[Exception], ...]:
     caught: its traceback is what a bug report needs. (Imported only when an error is
     raised: training pulls in scikit-learn, which a cold start should not pay for.)"""
     from .audio import AudioError
+    from .batch import BatchSettingsError
     from .inference import InferenceFormError
     from .model import ModelError
     from .segmentation import TimelineSettingError
     from .dataset import CorpusError
 
     return (AudioError, ModelError, InferenceFormError, CorpusError, TimelineSettingError,
-            FileNotFoundError)
+            BatchSettingsError, FileNotFoundError)
 
 
 def main(argv=None) -> int:
