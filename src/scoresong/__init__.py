@@ -21,7 +21,8 @@ from .prediction import Prediction, PredictionFailure, predict, predict_many, pr
 #: their modules: ScoreSongClassifier needs scikit-learn (about a second to import); the
 #: timeline's and the inference forms' errors live beside the code that raises them.
 _LAZY = {"ScoreSongClassifier": "estimator", "TimelineSettingError": "segmentation",
-         "InferenceFormError": "inference", "PickledDataError": "inference"}
+         "InferenceFormError": "inference", "PickledDataError": "inference",
+         "BatchSettingsError": "batch"}
 
 
 def __getattr__(name):
@@ -81,6 +82,6 @@ __all__ = [
     "CorruptAudioError", "EmptyAudioError", "TooShortAudioError", "SilentAudioError",
     "NonFiniteAudioError", "UnsupportedAudioError", "NoAudioStreamError",
     "ModelError", "ModelIntegrityError", "ModelSchemaError", "UnsafeModelError",
-    "InferenceFormError", "PickledDataError", "CorpusError", "TimelineSettingError",
+    "InferenceFormError", "PickledDataError", "CorpusError", "TimelineSettingError", "BatchSettingsError",
     "DecoderWarning", "NonFiniteFeatureWarning",
 ]
