@@ -24,6 +24,7 @@ import argparse
 import csv
 import fnmatch
 import glob as globmod
+import hashlib
 import json
 import re
 import subprocess
@@ -134,7 +135,10 @@ def source_files(src: dict, root: Path, out: Path, problems: list) -> list[str]:
     if "archive" in src:
         arc = root / src["archive"]
         base = root / "_archive" / Path(src["archive"]).name
-        marker = base / ".extracted"
+        # One marker per set of globs: two sources of one archive (effects and ambience)
+        # each extract their own members.
+        tag = hashlib.sha1("\n".join(_globs(src)).encode()).hexdigest()[:12]
+        marker = base / f".extracted-{tag}"
         if not marker.exists():
             try:
                 with zipfile.ZipFile(arc) as z:
