@@ -206,8 +206,6 @@ _CB_SOUNDS = "usr/share/games/colobot/sounds/"
 _HR_SOUNDS = "usr/share/hyperrogue/sounds/"
 _FD_SOUNDS = "usr/share/freedroidrpg/data/sound/effects/"
 _SP_SAMPLES = "usr/share/sonic-pi/samples/"
-_UFOAI_SND = "usr/share/games/ufoai/base/0snd.pk3"
-_UFOAI_SOUND_LICENCE = "GPL-2+ / CC-BY-3.0 / CC-BY-SA-3.0 / GPL-2 / public domain (per file, see copyright)"
 
 #: File names of no_music sources that say music whatever the package (case-insensitive).
 MUSIC_NAMES = r"(?i)/[^/]*(victory|music|theme|jingle|fanfare|stinger|tada|level_?up|game_won|game_lost)[^/]*$"
@@ -290,27 +288,6 @@ NOMUSIC_SOURCES: list[dict] = [
                  "voice: Tux's comments and the droids' spoken lines",
              r"/(Influencer_Scream_Sound_\d|ThouArtDefeated_Sound_0)\.ogg$": "voice: screams, a spoken line",
              r"/(Takeover_Game_\w+|Mission_Status_Change_Sound_0)\.ogg$": "music: game-state jingles",
-         }),
-    # UFO:AI's sounds (ufoai-sound: the game whose music is ufoai-music), inside 0snd.pk3.
-    # Licences per file in its debian/copyright (GPL-2+ unless listed: CC-BY-3.0, CC-BY-SA-3.0,
-    # GPL-2, public domain), as for ufoai-music.
-    dict(package="ufoai-sound", role="effects", licence=_UFOAI_SOUND_LICENCE,
-         archive=_UFOAI_SND, glob=[f"sound/{d}/{sub}*.ogg" for d in ("weapons", "footsteps", "impact", "doors", "misc", "ugv", "seq")
-                                   for sub in ("", "*/")],
-         author="The UFO:AI Team",
-         excluded={
-             r"/misc/(lobbyprivmsg|popup|roundstart|talk)\.ogg$": "interface: chat and pop-up chimes",
-         }),
-    # Not pitch-screened: the screen reads fire, wind, steam, engines and machine hums as
-    # "melodic phrases" and would keep only the ambience the model already gets right; the
-    # files are the game's ambience by folder, the music is ufoai-music, and the five that are
-    # music or speech are left out by name.
-    dict(package="ufoai-sound", role="ambience", licence=_UFOAI_SOUND_LICENCE,
-         archive=_UFOAI_SND, glob="sound/ambience/*.ogg", author="The UFO:AI Team", screen=False,
-         screen_note="the game's ambience folder, curated by name (music and speech left out)",
-         excluded={
-             r"/(disco|jingle2?)\.ogg$": "music: a disco loop and jingles",
-             r"/(radiomessage|tv_newswav)\.ogg$": "voice: radio and TV news speech",
          }),
     # Sonic Pi's samples are mostly instruments, drum hits and loops (music): only the
     # recorded non-musical sounds are taken (README: all CC0 from freesound.org).
