@@ -289,7 +289,8 @@ def test_batch_files_carry_p_no_music_and_resume_into_an_old_header(model3, corp
     # A results file from before the third class: resuming appends in its own columns.
     old = tmp_path / "old.csv"
     head = "path,label,probability,duration,model_version,error,reason"
-    old.write_text(head + "\r\n" + f"{files[0]},score,0.01,6.0,v,,\r\n")
+    version = scoresong.load_model(js).version          # answers of this model (another is refused)
+    old.write_text(head + "\r\n" + f"{files[0]},score,0.01,6.0,{version},,\r\n")
     run_batch(files, old, model=js, resume=True, progress=False)
     lines = old.read_text().splitlines()
     assert lines[0] == head and len(lines) == len(files) + 1
