@@ -151,14 +151,15 @@ def test_settings_are_kept_beside_the_output(tmp_path):
     m = scoresong.model.get_default_model()
     side = batch.settings_file(out)
     assert side.name == "r.csv.settings.json"
-    assert json.loads(side.read_text()) == {"model_version": m.version, "threshold": m.threshold,
-                                            "classes": list(m.classes), "view": "mix"}
+    assert json.loads(side.read_text()) == {"model_version": m.version, "threshold": round(m.threshold, 6),
+                                            "classes": list(m.classes), "view": "mix", "stream": None}
     run_batch(EXCERPTS[:1], out, threshold=0.5, classes=("score", "song"))   # a new run: new settings
     assert json.loads(side.read_text())["threshold"] == 0.5
     assert json.loads(side.read_text())["classes"] == ["score", "song"]
 
 
-@pytest.mark.parametrize("change", [{"threshold": 0.9}, {"view": "centre"}, {"classes": ("score", "song")}])
+@pytest.mark.parametrize("change", [{"threshold": 0.9}, {"view": "centre"}, {"classes": ("score", "song")},
+                                    {"stream": 0}])
 def test_resume_with_other_settings_is_refused_and_writes_nothing(tmp_path, change):
     out = tmp_path / "r.jsonl"
     run_batch(EXCERPTS[:1], out)
@@ -177,9 +178,8 @@ def test_resume_of_a_file_without_settings_checks_its_model_version(tmp_path):
     out = tmp_path / "old.csv"
     run_batch(EXCERPTS[:1], out)
     batch.settings_file(out).unlink()                       # as written before the sidecar existed
-    run_batch(EXCERPTS[:2], out, resume=True)               # same model: fine, and now recorded
-    assert batch.settings_file(out).exists()
-    batch.settings_file(out).unlink()
+    run_batch(EXCERPTS[:2], out, resume=True, threshold=0.9)  # same model: fine; the rest is unknown,
+    assert not batch.settings_file(out).exists()            # so no sidecar claims it was checked
     rows = _rows(out)
     rows[0]["model_version"] = "1999.01.01.1"
     with open(out, "w", newline="") as fh:
@@ -200,3 +200,25 @@ def test_cli_resume_with_another_threshold_says_why(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "threshold" in err and "Traceback" not in err
     assert len(_rows(out)) == 1
+
+
+def test_unreadable_or_stale_settings(tmp_path):
+    out = tmp_path / "r.csv"
+    run_batch(EXCERPTS[:1], out)
+    side = batch.settings_file(out)
+    for text in ("[]", "null", "{not json"):
+        side.write_text(text)
+        with pytest.raises(batch.BatchSettingsError, match="cannot read the settings"):
+            run_batch(EXCERPTS[:2], out, resume=True)
+    # A sidecar whose result file is gone guards nothing: the run starts the file afresh.
+    out.unlink()
+    s = run_batch(EXCERPTS[:1], out, resume=True, threshold=0.9)
+    assert s.classified == 1 and json.loads(side.read_text())["threshold"] == 0.9
+    assert not side.with_name(side.name + ".tmp").exists()
+
+
+def test_a_float32_threshold_is_the_same_setting(tmp_path):
+    np = pytest.importorskip("numpy")
+    out = tmp_path / "r.csv"
+    run_batch(EXCERPTS[:1], out, threshold=np.float32(0.1))
+    assert run_batch(EXCERPTS[:2], out, resume=True, threshold=0.1).classified == 1

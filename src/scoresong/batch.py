@@ -7,10 +7,13 @@ resumed. ``resume=True`` reads the output, skips every path already in it (class
 failed: a failure is a result too) and appends the rest.
 
 The settings that decide a label (the model, its threshold, the classes asked for, the
-view) are kept beside the output in ``OUTPUT.settings.json`` (:func:`settings_file`); a
-resumed run with other settings is refused (:class:`BatchSettingsError`), so one file
-never mixes the answers of two settings. A file written before that sidecar existed is
-checked on its rows' ``model_version`` only.
+view, the media stream) are kept beside the output in ``OUTPUT.settings.json``
+(:func:`settings_file`); a resumed run with other settings is refused
+(:class:`BatchSettingsError`), so one file never mixes the answers of two settings. A file
+written before that sidecar existed is checked on its rows' ``model_version`` only (and
+gets no sidecar, since its other settings are unknown). The model's settings are read from
+its ``.json``; a model path this process cannot read (one that exists on Dask workers only)
+gets no sidecar and no check.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -45,46 +49,92 @@ class BatchSettingsError(ValueError):
 
 
 def settings_file(output) -> Path:
-    """Where :func:`run_batch` keeps the settings a result file was made with:
-    ``OUTPUT.settings.json`` (JSON: ``model_version``, ``threshold``, ``classes``, ``view``)."""
+    """Where :func:`run_batch` keeps the settings a result file was made with.
+
+    Parameters
+    ----------
+    output : path
+        A result file.
+
+    Returns
+    -------
+    Path
+        ``OUTPUT.settings.json``: JSON with ``model_version``, ``threshold``, ``classes``,
+        ``view`` and ``stream``.
+    """
     return Path(str(output) + SETTINGS_SUFFIX)
 
 
-def _run_settings(model, threshold, classes, view) -> dict:
+def _model_meta(model) -> dict | None:
+    """The metadata of the model a ``model=`` argument names, read from its ``.json`` without
+    loading the estimator (a Dask or process-pool run loads it in its workers only); ``None``
+    when this process cannot read it (a path that exists on the workers only)."""
+    from .model import Model, default_model_path
+
+    if isinstance(model, Model):
+        return model.meta
+    js = default_model_path() if model is None else Path(model).with_suffix(".json")
+    try:
+        meta = json.loads(js.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _run_settings(model, threshold, classes, view, stream) -> dict | None:
     """The settings that decide a label, as the run will apply them (the model's own
-    threshold when none is given; the classes the answers can take)."""
-    from .model import resolve_model
+    threshold when none is given; the classes the answers can take); ``None`` when the
+    model's metadata cannot be read here."""
     from .prediction import _two_classes
 
-    m = resolve_model(model)
-    return {"model_version": m.version,
-            "threshold": float(m.threshold if threshold is None else threshold),
-            "classes": ["score", "song"] if _two_classes(classes) else list(m.classes),
-            "view": view}
+    meta = _model_meta(model)
+    if meta is None:
+        return None
+    three = "no_music" in (meta.get("labels") or ())
+    t = float(meta.get("threshold", 0.5) if threshold is None else threshold)
+    return {"model_version": str(meta.get("model_version", "unknown")),
+            "threshold": round(t, 6),     # a float32 0.1 and 0.1 are the same setting
+            "classes": ["score", "song"] if _two_classes(classes) or not three else ["no_music", "score", "song"],
+            "view": view, "stream": stream}
 
 
-def _check_resume(output, fmt: str, settings: dict) -> None:
-    """Refuse to resume ``output`` with settings other than those it was made with."""
+def _check_resume(output, fmt: str, settings: dict) -> bool:
+    """Refuse to resume ``output`` with settings other than those it was made with.
+
+    Returns whether the sidecar may be (re)written: not for a file made before sidecars
+    existed, whose threshold, classes and view are unknown (only its rows' model version
+    is checked, on every resume)."""
+    if not Path(output).exists():
+        return True                      # nothing to mix with (a stale sidecar is replaced)
     side = settings_file(output)
     if side.exists():
         try:
             old = json.loads(side.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise BatchSettingsError(f"{side}: cannot read the settings of {output} ({exc}); "
-                                     "remove it to resume without the check") from exc
+            old = exc
+        if not isinstance(old, dict):
+            raise BatchSettingsError(f"{side}: cannot read the settings of {output} ({old}); "
+                                     "remove it to resume without the check")
         diff = [f"{k} {old.get(k)!r} -> {v!r}" for k, v in settings.items() if old.get(k) != v]
         if diff:
             raise BatchSettingsError(
                 f"{output} was made with other settings ({'; '.join(diff)}): resume it with the "
                 "settings it was started with, or write to another file")
-        return
-    if not Path(output).exists():
-        return
+        return True
     versions = _model_versions(output, fmt) - {"", None}
     if versions - {settings["model_version"]}:
         raise BatchSettingsError(
             f"{output} holds answers of model {', '.join(sorted(versions))}, this run uses "
             f"{settings['model_version']}: resume it with that model, or write to another file")
+    return False
+
+
+def _write_settings(output, settings: dict) -> None:
+    """Write the sidecar whole or not at all (a temporary file, then a rename)."""
+    side = settings_file(output)
+    tmp = side.with_name(side.name + ".tmp")
+    tmp.write_text(json.dumps(settings, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, side)
 
 
 @dataclass
@@ -301,7 +351,8 @@ def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: b
         Skip paths already in ``output`` and append to it.
     model, n_jobs, backend, threshold, explain, stream, classes, view
         As for :func:`scoresong.predict_many`. The model's version, the threshold, the
-        classes and the view are written to :func:`settings_file` beside ``output``.
+        classes, the view and the stream are written to :func:`settings_file` beside
+        ``output``.
     progress : bool, optional
         Progress bar on standard error (needs ``tqdm``); default: when it is a terminal.
     on_error : callable, optional
@@ -316,8 +367,8 @@ def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: b
     Raises
     ------
     BatchSettingsError
-        ``resume`` with a model, threshold, classes or view other than the output was made
-        with (nothing is written).
+        ``resume`` with a model, threshold, classes, view or stream other than the output
+        was made with, or with an unreadable settings file (nothing is written).
     """
     t0 = time.time()
     fmt = _fmt(output, fmt)
@@ -334,14 +385,12 @@ def run_batch(paths: Iterable, output=None, *, fmt: str | None = None, resume: b
     # file is opened (and, without resume, emptied); so does a resume with other settings.
     it = predict_many(paths, model=model, n_jobs=n_jobs, backend=backend, ordered=False,
                       threshold=threshold, explain=explain, stream=stream, classes=classes, view=view)
-    settings = None
-    if output is not None:
-        settings = _run_settings(model, threshold, classes, view)
-        if resume:
-            _check_resume(output, fmt, settings)
+    settings = _run_settings(model, threshold, classes, view, stream) if output is not None else None
+    if settings is not None and resume and not _check_resume(output, fmt, settings):
+        settings = None                  # a file from before sidecars: keep checking its rows only
     writer = _Writer(output, fmt, resume)
     if settings is not None:
-        settings_file(output).write_text(json.dumps(settings, indent=1) + "\n", encoding="utf-8")
+        _write_settings(output, settings)
     if progress is None:
         progress = sys.stderr.isatty()
     bar = None
