@@ -396,9 +396,9 @@ def markdown(r: dict) -> str:
              "the headline.", ""]
     for name, s in r["sets"].items():
         kind = ("the training corpus's cells 3-4: score, dialogue and effects of the packages the model "
-                "trained on (it trained on clips of every cell), but songs of every singing generator of "
-                "the corpus, including those a model may not have trained on (the shipped model trains on "
-                "three of five: `corpus.select.SHIPPED_GENERATORS`; see the songs by generator below)"
+                "trained on (it trained on clips of every cell), but the songs of those cells whatever their "
+                "singing generator, including generators a model may not have trained on (the shipped model "
+                "trains on three of five: `corpus.select.SHIPPED_GENERATORS`; see the songs by generator below)"
                 if name == "corpus-test" else
                 "external real score and songs + external voices and effects: nothing of it trained "
                 "or tuned anything (honest)")

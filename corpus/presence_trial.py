@@ -16,7 +16,8 @@ no_music prior), so ``P0`` reproduces the shipped report's out-of-fold P(no_musi
 music-or-not recalls at that threshold, the best music recall at a no_music recall of at
 least 0.97 (a threshold read off the test folds: an upper bound, not an operating point),
 and, with ``--song-oof`` (the shipped report's predictions file), the three-class rule's
-figures with the song part's out-of-fold P(song | music).
+figures with the song part's out-of-fold P(song | music). Sample weights are not used (the
+shipped corpus has none; a weighted manifest would not reproduce its report).
 
     python -m corpus.presence_trial MANIFEST --cache CACHE [--song-oof models/scoresong.report.predictions.csv] [-o out.json]
 """
