@@ -182,36 +182,35 @@ def _complete_lines(path: Path) -> bytes:
     return data[: cut + 1] if cut >= 0 else b""
 
 
-def _model_versions(output, fmt: str | None) -> set:
-    """The ``model_version`` values of a result file's whole lines (unreadable lines skipped,
-    as :func:`completed_paths` skips them)."""
-    text = _complete_lines(Path(output)).decode("utf-8", errors="replace")
+def _whole_records(output, fmt: str | None) -> list[dict]:
+    """The records of a result file's whole lines, leniently: a line that is not a JSON
+    object (JSON Lines) is skipped, undecodable bytes are replaced. (:func:`read_results`
+    is the strict reader.)"""
+    p = Path(output)
+    if not p.exists():
+        return []
+    text = _complete_lines(p).decode("utf-8", errors="replace")
     if _fmt(output, fmt) != "jsonl":
-        return {r.get("model_version") for r in csv.DictReader(io.StringIO(text))}
-    out = set()
+        return list(csv.DictReader(io.StringIO(text)))
+    out = []
     for line in text.splitlines():
         try:
-            out.add(json.loads(line).get("model_version"))
-        except (ValueError, AttributeError):
+            rec = json.loads(line)
+        except ValueError:
             continue
+        if isinstance(rec, dict):
+            out.append(rec)
     return out
+
+
+def _model_versions(output, fmt: str | None) -> set:
+    """The ``model_version`` values of a result file's whole lines."""
+    return {r.get("model_version") for r in _whole_records(output, fmt)}
 
 
 def completed_paths(output, *, fmt: str | None = None) -> set[str]:
     """Paths that already have a result (or an error) in a CSV / JSONL result file."""
-    p = Path(output)
-    if not p.exists():
-        return set()
-    text = _complete_lines(p).decode("utf-8", errors="replace")
-    if _fmt(output, fmt) == "jsonl":
-        out = set()
-        for line in text.splitlines():
-            try:
-                out.add(json.loads(line)["path"])
-            except (ValueError, KeyError, TypeError):
-                continue
-        return out
-    return {r["path"] for r in csv.DictReader(io.StringIO(text)) if r.get("path")}
+    return {r["path"] for r in _whole_records(output, fmt) if r.get("path")}
 
 
 def _import_pandas():
