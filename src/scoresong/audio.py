@@ -314,7 +314,10 @@ def _channels_first(x, name: str, *, what: str = "y", channels: int | None = Non
 
 def _planar_mono(x: np.ndarray) -> np.ndarray:
     """Channel average of a ``(channels, n)`` block as float32, summed channel by channel
-    in the same order as :func:`_to_mono` (so a file and its array give the same mix)."""
+    (the same order for a decoded file, passed as the transposed view of libsndfile's
+    ``(n, channels)`` block, and for an array, so both give the same mix). Summing rows
+    costs a tenth of ``block.mean(axis=1)`` on the ``(n, channels)`` layout, which reduces
+    along the short, contiguous channel axis; for stereo the result is bit-identical."""
     ch = x.shape[0]
     if ch == 1:
         return np.array(x[0], dtype=np.float32)  # a copy: never hand on the caller's buffer
@@ -354,17 +357,6 @@ def _conform(blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
             yield np.stack([b, np.zeros_like(b)])
         else:
             yield np.ascontiguousarray(b[0])
-
-
-def _to_mono(block: np.ndarray) -> np.ndarray:
-    """Channel average of a ``(n, channels)`` float32 block (libsndfile's layout).
-
-    Summed channel by channel by :func:`_planar_mono` on the transposed view:
-    ``block.mean(axis=1)`` reduces along the short, contiguous channel axis and costs ten
-    times more (a third of the decode time of a stereo file); for stereo the result is
-    bit-identical.
-    """
-    return _planar_mono(block.T)
 
 
 # -- opening files, bytes and file-like objects -------------------------------------------
