@@ -69,28 +69,27 @@ def _model_meta(model) -> dict | None:
     """The metadata of the model a ``model=`` argument names, read from its ``.json`` without
     loading the estimator (a Dask or process-pool run loads it in its workers only); ``None``
     when this process cannot read it (a path that exists on the workers only)."""
-    from .model import Model, default_model_path
+    from .model import Model, ModelError, _read_meta, default_model_path
 
     if isinstance(model, Model):
         return model.meta
-    js = default_model_path() if model is None else Path(model).with_suffix(".json")
     try:
-        meta = json.loads(js.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return _read_meta(default_model_path() if model is None else Path(model).with_suffix(".json"))
+    except (OSError, ModelError):
         return None
-    return meta if isinstance(meta, dict) else None
 
 
 def _run_settings(model, threshold, classes, view, stream) -> dict | None:
     """The settings that decide a label, as the run will apply them (the model's own
     threshold when none is given; the classes the answers can take); ``None`` when the
     model's metadata cannot be read here."""
+    from .model import _three_class
     from .prediction import _two_classes
 
     meta = _model_meta(model)
     if meta is None:
         return None
-    three = "no_music" in (meta.get("labels") or ())
+    three = _three_class(meta)
     t = float(meta.get("threshold", 0.5) if threshold is None else threshold)
     return {"model_version": str(meta.get("model_version", "unknown")),
             "threshold": round(t, 6),     # a float32 0.1 and 0.1 are the same setting

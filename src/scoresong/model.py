@@ -158,7 +158,7 @@ class Model:
     @property
     def three_class(self) -> bool:
         """Whether the model also answers ``no_music``."""
-        return "no_music" in (self.meta.get("labels") or ())
+        return _three_class(self.meta)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -446,6 +446,11 @@ def _jsonable(o):
     raise TypeError(type(o))
 
 
+def _three_class(meta: dict) -> bool:
+    """Whether a model's metadata says it also answers ``no_music``."""
+    return "no_music" in (meta.get("labels") or ())
+
+
 def _read_meta(js: Path) -> dict:
     from .features import FEATURE_SCHEMA_VERSION
 
@@ -559,7 +564,7 @@ def load_model(path=None) -> Model:
     if "inference" in meta:
         form = _load_inference(js, meta["inference"])
         presence = None
-        three = "no_music" in (meta.get("labels") or ())
+        three = _three_class(meta)
         if three and form is not None:
             if "presence_inference" not in meta:
                 raise ModelIntegrityError(f"{js}: a three-class model without its presence form")
